@@ -1,0 +1,126 @@
+"""Configuration read from the environment.
+
+>>> from cocalc_api_tests.config import Config
+>>> cfg = Config.from_env({"COCALC_API_KEY": "sk-...", "PGHOST": "/var/run/postgresql"})
+>>> cfg.host, cfg.pg_uses_socket
+('http://localhost:5000', True)
+
+Variables and defaults: ``COCALC_API_KEY`` (required), ``COCALC_HOST``
+(``http://localhost:5000``), ``COCALC_PROJECT_ID``, ``COCALC_TESTS_CLEANUP``
+(``true``), ``CI`` (``true``, ``1`` or ``yes`` skips the Jupyter tests; any other
+value, or none, runs them), ``PGHOST``, ``PGUSER``
+(``smc``), ``PGDATABASE`` (``smc``), ``PGPORT`` (``5432``), ``PGPASSWORD``.
+"""
+import os
+import uuid
+from dataclasses import dataclass, field
+from typing import Mapping, Optional
+
+from .errors import ConfigError
+
+DEFAULT_HOST = "http://localhost:5000"
+
+_TRUE = {"true", "1", "yes"}
+_FALSE = {"false", "0", "no"}
+
+MISSING_KEY_HELP = (
+    "COCALC_API_KEY is not set. The suite needs an API key of a CoCalc account to call "
+    "the server: create one in CoCalc under Account -> Settings -> API keys (a site "
+    "admin's key for the organization tests), then run `export COCALC_API_KEY=sk-...` "
+    "and, unless the server is at http://localhost:5000, `export COCALC_HOST=...`."
+)
+
+
+def parse_bool(name: str, value: Optional[str], default: bool) -> bool:
+    """Read a yes/no variable: true/false, 1/0, yes/no in any case; empty means *default*."""
+    if value is None or value.strip() == "":
+        return default
+    text = value.strip().lower()
+    if text in _TRUE:
+        return True
+    if text in _FALSE:
+        return False
+    raise ConfigError(
+        f"{name}={value!r} is not a yes/no value; use one of true/false, 1/0 or yes/no "
+        "(any case)."
+    )
+
+
+@dataclass(frozen=True)
+class Config:
+    """Everything the suite reads from the environment, immutable once built.
+
+    The API key and the database password are kept out of ``repr``.
+    """
+
+    api_key: str = field(repr=False)
+    host: str = DEFAULT_HOST
+    project_id: Optional[str] = None
+    cleanup: bool = True
+    ci: bool = False
+    pghost: Optional[str] = None
+    pguser: str = "smc"
+    pgdatabase: str = "smc"
+    pgport: int = 5432
+    pgpassword: Optional[str] = field(default=None, repr=False)
+
+    @classmethod
+    def from_env(cls, environ: Optional[Mapping[str, str]] = None) -> "Config":
+        """Build the configuration from *environ* (default ``os.environ``).
+
+        Raises :class:`ConfigError` with a one-paragraph explanation when a value is
+        missing or malformed.
+        """
+        env = os.environ if environ is None else environ
+        api_key = env.get("COCALC_API_KEY", "").strip()
+        if not api_key:
+            raise ConfigError(MISSING_KEY_HELP)
+        host = (env.get("COCALC_HOST", "").strip() or DEFAULT_HOST).rstrip("/")
+        if not host.startswith(("http://", "https://")):
+            raise ConfigError(
+                f"COCALC_HOST={host!r} is not an http(s) URL; set it to the address of the "
+                "CoCalc server, for example http://localhost:5000."
+            )
+        project_id = env.get("COCALC_PROJECT_ID", "").strip() or None
+        if project_id is not None:
+            try:
+                project_id = str(uuid.UUID(project_id))
+            except ValueError:
+                raise ConfigError(
+                    f"COCALC_PROJECT_ID={project_id!r} is not a project id (a UUID); unset "
+                    "it to let the suite create a temporary project."
+                ) from None
+        port_text = env.get("PGPORT", "").strip() or "5432"
+        try:
+            pgport = int(port_text)
+            if not 0 < pgport < 65536:
+                raise ValueError
+        except ValueError:
+            raise ConfigError(f"PGPORT={port_text!r} is not a TCP port number (1-65535).") from None
+        return cls(
+            api_key=api_key,
+            host=host,
+            project_id=project_id,
+            cleanup=parse_bool("COCALC_TESTS_CLEANUP", env.get("COCALC_TESTS_CLEANUP"), True),
+            ci=env.get("CI", "").strip().lower() in _TRUE,
+            pghost=env.get("PGHOST", "").strip() or None,
+            pguser=env.get("PGUSER", "").strip() or "smc",
+            pgdatabase=env.get("PGDATABASE", "").strip() or "smc",
+            pgport=pgport,
+            pgpassword=env.get("PGPASSWORD") or None,
+        )
+
+    @property
+    def pg_uses_socket(self) -> bool:
+        """True when PGHOST names a Unix-socket directory (it starts with ``/``)."""
+        return bool(self.pghost) and self.pghost.startswith("/")
+
+    def describe_database(self) -> str:
+        """Where the cleaner connects, without the password."""
+        if not self.pghost:
+            return "no database (PGHOST is unset)"
+        if self.pg_uses_socket:
+            where = f"Unix socket {self.pghost}/.s.PGSQL.{self.pgport}"
+        else:
+            where = f"TCP {self.pghost}:{self.pgport}"
+        return f"database {self.pgdatabase!r} as user {self.pguser!r} over {where}"

@@ -1,0 +1,212 @@
+"""The one session a test process shares: hub client, tracker, cleaner, shared project.
+
+Each test module calls :func:`get_session` from ``setUpModule``; the first call
+builds the session (checking the configuration, the cleanup database and the
+key), later calls return the same object.  A failed build is remembered and
+raised again, so a broken set-up costs one attempt, not one per module.
+
+>>> from cocalc_api_tests import get_session
+>>> session = get_session()
+>>> session.hub.system.ping()
+{'now': 1795556211094}
+>>> session.project.system.exec("uname", args=["-s"])["stdout"]
+'Linux\\n'
+"""
+import atexit
+import sys
+import threading
+import time
+import uuid
+from typing import Any, Callable, Optional, TypeVar
+
+from .client import Hub, Project
+from .config import Config
+from .errors import CoCalcAPIError, CoCalcConnectionError, CoCalcError
+from .tracking import Tracker
+
+T = TypeVar("T")
+
+#: Seconds to wait for a server that is still starting before giving up.
+SERVER_WAIT = 30.0
+#: Seconds to wait for a started project to answer a ping.
+PROJECT_START_WAIT = 120.0
+#: Title prefix of the shared temporary project.
+TEMP_PROJECT_PREFIX = "CoCalc API Test "
+
+
+def poll(
+    attempt: Callable[[], T],
+    *,
+    timeout: float,
+    interval: float = 0.25,
+    retry_on: tuple = (CoCalcError,),
+    accept: Callable[[T], bool] = lambda value: True,
+    what: str = "condition",
+) -> T:
+    """Call *attempt* until it returns a value that *accept* approves, or time runs out.
+
+    Exceptions of the *retry_on* types are retried; when the deadline passes, the
+    last one is re-raised, or :class:`TimeoutError` names *what* and the last value.
+    """
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            value = attempt()
+            if accept(value):
+                return value
+            failure: Optional[BaseException] = None
+            last = value
+        except retry_on as err:
+            failure, last = err, None
+        if time.monotonic() >= deadline:
+            if failure is not None:
+                raise failure
+            raise TimeoutError(f"{what} not reached within {timeout:g} s; last value: {last!r}")
+        time.sleep(interval)
+
+
+class Session:
+    """Everything a test run shares.  Build it with :func:`get_session`."""
+
+    def __init__(self, config: Config, *, cleaner_factory: Optional[Callable[..., Any]] = None):
+        from .cleanup import Cleaner
+
+        self.config = config
+        self.run_id = uuid.uuid4().hex[:8]
+        self.hub = Hub(config.api_key, config.host)
+        self.tracker = Tracker()
+        factory = cleaner_factory or Cleaner
+        self.cleaner = factory(config, self.hub, self.tracker)
+        if config.cleanup:
+            self.cleaner.preflight()
+        else:
+            print(
+                "cocalc-api-tests: WARNING: COCALC_TESTS_CLEANUP is false; everything this run "
+                "creates stays on the server.",
+                file=sys.stderr,
+            )
+        self.scope = self._check_key()
+        self.account_id: Optional[str] = self.scope.get("account_id")
+        self.key_project_id: Optional[str] = self.scope.get("project_id")
+        self.cleaner.protect(account_ids=[self.account_id], project_ids=[config.project_id])
+        self._project_lock = threading.Lock()
+        self._project_id: Optional[str] = config.project_id
+        self._project: Optional[Project] = None
+
+    # -- the key ------------------------------------------------------------------
+
+    def _check_key(self) -> dict:
+        """``system.test``, retried while the server is unreachable; the key's scope."""
+        try:
+            scope = poll(self.hub.system.test, timeout=SERVER_WAIT, retry_on=(CoCalcConnectionError,), what="server answer")
+        except CoCalcConnectionError as err:
+            raise CoCalcConnectionError(
+                f"The CoCalc server at {self.config.host} did not answer within {SERVER_WAIT:g} s "
+                f"({err}). Start it, or point COCALC_HOST at a running server.",
+                err.url,
+            ) from None
+        except CoCalcAPIError as err:
+            raise CoCalcAPIError(
+                f"The server at {self.config.host} refused COCALC_API_KEY ({err.message}). Use a "
+                "current API key of a CoCalc account (Account -> Settings -> API keys).",
+                "system.test",
+            ) from None
+        if not (scope.get("account_id") or scope.get("project_id")):
+            raise CoCalcAPIError(f"system.test named neither an account nor a project: {scope!r}", "system.test")
+        return scope
+
+    # -- names --------------------------------------------------------------------
+
+    def unique_name(self, prefix: str) -> str:
+        """``prefix-<run id>-<random>``: unique across runs, at most 39 characters."""
+        name = f"{prefix}-{self.run_id}-{uuid.uuid4().hex[:8]}"
+        if len(name) > 39:
+            raise ValueError(f"prefix {prefix!r} is too long for a 39-character name")
+        return name
+
+    # -- tracked creation ---------------------------------------------------------
+
+    def create_project(self, **kwargs: Any) -> str:
+        """Create a project through the API and track it."""
+        project_id = self.hub.projects.create_project(**kwargs)
+        self.tracker.add("project", project_id, title=kwargs.get("title"))
+        return project_id
+
+    def create_user(self, org_name: str, **kwargs: Any) -> str:
+        """Create an account in organization *org_name* and track it."""
+        kwargs.setdefault("email", f"{self.unique_name('user')}@test.local")
+        account_id = self.hub.org.create_user(org_name, **kwargs)
+        self.tracker.add("account", account_id, email=kwargs["email"], org=org_name)
+        return account_id
+
+    def create_org(self, name: str) -> str:
+        """Create an organization and track it."""
+        organization_id = self.hub.org.create(name)
+        self.tracker.add("organization", organization_id, name=name)
+        return organization_id
+
+    # -- the shared project -------------------------------------------------------
+
+    @property
+    def project_id(self) -> str:
+        """The shared project: ``COCALC_PROJECT_ID``, or a temporary one made on first use."""
+        with self._project_lock:
+            if self._project_id is None:
+                self._project_id = self._make_temporary_project()
+            return self._project_id
+
+    @property
+    def project(self) -> Project:
+        """A :class:`Project` client for :attr:`project_id`, ready to answer."""
+        project_id = self.project_id
+        with self._project_lock:
+            if self._project is None:
+                client = self.hub.project(project_id)
+                self.hub.projects.start(project_id)
+                poll(client.system.ping, timeout=PROJECT_START_WAIT, what=f"ping of project {project_id}")
+                self._project = client
+            return self._project
+
+    def _make_temporary_project(self) -> str:
+        stamp = time.strftime("%Y-%m-%d %H:%M:%S")
+        return self.create_project(
+            title=f"{TEMP_PROJECT_PREFIX}{stamp} {self.run_id}",
+            description="Temporary project made by cocalc-api-tests; removed when the run ends.",
+        )
+
+    # -- the end ------------------------------------------------------------------
+
+    def close(self) -> None:
+        """Run the cleaner (once) and close the HTTP connections."""
+        try:
+            self.cleaner.run()
+        finally:
+            self.hub.close()
+            if self._project is not None:
+                self._project.close()
+
+
+_lock = threading.Lock()
+_session: Optional[Session] = None
+_failure: Optional[BaseException] = None
+
+
+def get_session() -> Session:
+    """The process-wide :class:`Session`, built from the environment on first call.
+
+    Registers :meth:`Session.close` with ``atexit`` so the cleaner runs when the
+    process ends.
+    """
+    global _session, _failure
+    with _lock:
+        if _session is not None:
+            return _session
+        if _failure is not None:
+            raise _failure
+        try:
+            _session = Session(Config.from_env())
+        except CoCalcError as err:
+            _failure = err
+            raise
+        atexit.register(_session.close)
+        return _session
