@@ -1,0 +1,129 @@
+"""What every hub call of the stand-in shares: CoCalc's error texts and permission checks.
+
+CoCalc's hub answers a failed call with ``{"error": `${err}`}``: an ``Error``
+becomes ``Error: <message>``, a ``TypeError`` ``TypeError: <message>``, a
+database error ``error: <message>``, and the plain strings its user-query code
+passes to callbacks stay as they are.  :class:`JsError` and :class:`PlainError`
+carry those texts.
+"""
+import re
+from typing import Any, Dict, List, Optional
+
+_UUID = re.compile(r"[a-fA-F0-9]{8}-[a-fA-F0-9]{4}-[a-fA-F0-9]{4}-[a-fA-F0-9]{4}-[a-fA-F0-9]{12}")
+
+
+def _email_pattern() -> "re.Pattern[str]":
+    """RFC 822 address syntax, the grammar CoCalc's ``is_valid_email_address`` checks."""
+    qtext = r"[^\x0d\x22\x5c\x80-\xff]"
+    dtext = r"[^\x0d\x5b-\x5d\x80-\xff]"
+    atom = r"[^\x00-\x20\x22\x28\x29\x2c\x2e\x3a-\x3c\x3e\x40\x5b-\x5d\x7f-\xff]+"
+    quoted_pair = r"\x5c[\x00-\x7f]"
+    domain_literal = rf"\x5b(?:{dtext}|{quoted_pair})*\x5d"
+    quoted_string = rf"\x22(?:{qtext}|{quoted_pair})*\x22"
+    sub_domain = rf"(?:{atom}|{domain_literal})"
+    word = rf"(?:{atom}|{quoted_string})"
+    domain = rf"{sub_domain}(?:\x2e{sub_domain})*"
+    local_part = rf"{word}(?:\x2e{word})*"
+    return re.compile(rf"^{local_part}\x40{domain}$")
+
+
+_EMAIL = _email_pattern()
+
+
+class JsError(Exception):
+    """An error whose text is ``<name>: <message>``, as JavaScript prints an Error."""
+
+    def __init__(self, message: str, name: str = "Error"):
+        super().__init__(message)
+        self.message = message
+        self.name = name
+
+    def __str__(self) -> str:
+        return f"{self.name}: {self.message}"
+
+
+class PlainError(Exception):
+    """An error CoCalc reports as a bare string (its user-query callbacks do this)."""
+
+
+def type_error(message: str) -> JsError:
+    """A JavaScript ``TypeError``."""
+    return JsError(message, name="TypeError")
+
+
+def is_valid_uuid(value: Any) -> bool:
+    """CoCalc's ``is_valid_uuid_string``: a 36-character string containing a UUID."""
+    return isinstance(value, str) and len(value) == 36 and _UUID.search(value) is not None
+
+
+def is_valid_email(value: Any) -> bool:
+    """CoCalc's ``is_valid_email_address``."""
+    return isinstance(value, str) and _EMAIL.match(value) is not None
+
+
+def js_str(value: Any) -> str:
+    """How a JavaScript template literal prints *value*."""
+    if value is None:
+        return "undefined"
+    if value is True:
+        return "true"
+    if value is False:
+        return "false"
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    if isinstance(value, list):
+        return ",".join("" if v is None else js_str(v) for v in value)
+    if isinstance(value, dict):
+        return "[object Object]"
+    return str(value)
+
+
+def js_type(value: Any) -> str:
+    """JavaScript's ``typeof`` of a decoded JSON value."""
+    if isinstance(value, bool):
+        return "boolean"
+    if isinstance(value, (int, float)):
+        return "number"
+    if isinstance(value, str):
+        return "string"
+    if value is None:
+        return "undefined"
+    return "object"
+
+
+def opts_of(args: List[Any]) -> Dict[str, Any]:
+    """The options object a hub function destructures from its first argument."""
+    first = args[0] if args else None
+    return first if isinstance(first, dict) else {}
+
+
+def user_groups(store: Any, account_id: str) -> List[str]:
+    """``accounts.groups`` of *account_id* (empty for an unknown account)."""
+    row = store.one("SELECT groups FROM accounts WHERE account_id=:a::UUID", a=account_id)
+    return (row or {}).get("groups") or []
+
+
+def is_admin(store: Any, account_id: Optional[str]) -> bool:
+    """CoCalc's ``isAdmin``: the account's groups contain ``admin``."""
+    if not account_id:
+        raise JsError("invalid account")
+    return "admin" in user_groups(store, account_id)
+
+
+def project_group(store: Any, account_id: str, project_id: str) -> Optional[str]:
+    """The group (``owner``, ``collaborator``) of *account_id* on *project_id*, if any."""
+    row = store.one(
+        "SELECT users#>>ARRAY[:a::TEXT,'group'] AS grp FROM projects WHERE project_id=:p::UUID",
+        a=account_id,
+        p=project_id,
+    )
+    return (row or {}).get("grp")
+
+
+def is_collaborator(store: Any, account_id: Any, project_id: Any) -> bool:
+    """CoCalc's ``isCollaborator``: owner or collaborator of the project."""
+    if not is_valid_uuid(account_id) or not is_valid_uuid(project_id):
+        raise JsError("invalid account_id or project_id -- all must be valid uuid's")
+    if account_id == project_id:
+        return True
+    return project_group(store, account_id, project_id) in ("owner", "collaborator")

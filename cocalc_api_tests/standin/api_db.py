@@ -1,0 +1,346 @@
+"""Hub ``db.userQuery``: CoCalc's user queries on ``accounts``, ``projects`` and ``projects_all``.
+
+A query is ``{table: {field: value, ...}}`` (one row) or ``{table: [{...}]}``
+(many rows).  It reads when some value is null (the nulls name the fields to
+return, the other values filter) and writes otherwise.  As in CoCalc:
+
+* ``accounts`` is the caller's own row; ``projects`` are the projects the caller
+  is on that were edited in the last 6 weeks (at most 300, newest first);
+  ``projects_all`` is all of them, deleted ones included;
+* fields the schema gives a default get it when null; in many-row answers the
+  remaining nulls are left out (one-row answers keep them);
+* errors of the query layer are bare strings (``FATAL: ...``).
+
+Defaults of the large settings objects (``editor_settings``, ``other_settings``,
+``terminal``, ``projects.settings``) are not reproduced: those fields come back
+as stored.
+"""
+import copy
+import json
+from typing import Any, Dict, List, Optional
+
+from .api_common import JsError, PlainError, is_admin, js_str, opts_of, project_group
+
+MAX_LIMIT = 100000
+PROJECTS_CUTOFF = "6 weeks"
+PROJECTS_LIMIT = 300
+_OPERATORS = ("!=", "<>", "<=", ">=", "==", "<", ">", "=", "IS NOT", "IS", "ILIKE", "LIKE", "NOT ILIKE",
+              "NOT LIKE", "ANY", "MINLEN", "MAXLEN")
+_TIME_UNITS = ("seconds", "minutes", "hours", "days", "months", "years")
+
+_ACCOUNT_GET = {
+    "account_id": None, "email_address": None, "org": None, "lti_id": None, "stripe_checkout_session": None,
+    "email_address_verified": None, "email_address_problem": None, "editor_settings": None,
+    "other_settings": None, "name": None, "first_name": "", "last_name": "", "terminal": None, "autosave": 45,
+    "evaluate_key": "Shift-Enter", "font_size": 14, "passports": {}, "groups": [], "last_active": None,
+    "stripe_customer": None, "coupon_history": None, "profile": {"color": "rgb(170,170,170)"}, "customize": None,
+    "ssh_keys": {}, "created": None, "ephemeral": None, "unlisted": False, "tags": None, "tours": None,
+    "min_balance": None, "balance": None, "balance_alert": None, "auto_balance": None,
+    "purchase_closing_day": None, "stripe_usage_subscription": None, "email_daily_statements": None,
+    "unread_message_count": None,
+}
+_ACCOUNT_SET = ("account_id", "name", "editor_settings", "other_settings", "first_name", "last_name", "terminal",
+                "autosave", "evaluate_key", "font_size", "profile", "ssh_keys", "sign_up_usage_intent",
+                "unlisted", "tags", "tours", "email_daily_statements", "auto_balance")
+_PROJECT_GET = {
+    "project_id": None, "name": None, "title": "", "description": "", "users": {}, "invite": None,
+    "invite_requests": None, "deleted": None, "host": None, "settings": None, "run_quota": None,
+    "site_license": None, "status": None, "manage_users_owner_only": None, "secret_token": None, "state": None,
+    "last_edited": None, "last_active": None, "action_request": None, "course": None,
+    "compute_image": "default", "created": None, "ephemeral": None, "env": None, "sandbox": None,
+    "avatar_image_tiny": None, "color": None, "pay_as_you_go_quotas": None,
+}
+_PROJECT_SET = ("project_id", "title", "name", "description", "deleted", "invite_requests", "users",
+                "manage_users_owner_only", "action_request", "compute_image", "site_license", "env", "sandbox",
+                "avatar_image_tiny", "avatar_image_full", "color")
+#: Writable fields whose CoCalc hooks (name rules, ownership rules, project actions) the stand-in lacks.
+_UNSUPPORTED_SET = {"name", "users", "manage_users_owner_only", "action_request", "auto_balance"}
+_JSON_COLUMNS = {
+    "accounts": {"email_address_verified", "email_address_challenge", "email_address_problem", "passports",
+                 "editor_settings", "other_settings", "terminal", "stripe_customer", "coupon_history", "profile",
+                 "customize", "ssh_keys", "lti_data", "auto_balance", "stripe_checkout_session"},
+    "projects": {"users", "invite", "invite_requests", "host", "settings", "site_license", "status", "state",
+                 "last_active", "action_request", "storage", "storage_request", "course", "resources",
+                 "run_quota", "addons", "lti_data", "env", "pay_as_you_go_quotas"},
+}
+
+TABLES: Dict[str, Dict[str, Any]] = {
+    "accounts": {"db": "accounts", "key": "account_id", "get": _ACCOUNT_GET, "set": _ACCOUNT_SET, "options": []},
+    "projects": {"db": "projects", "key": "project_id", "get": _PROJECT_GET, "set": _PROJECT_SET,
+                 "options": [{"limit": PROJECTS_LIMIT}, {"order_by": "-last_edited"}],
+                 "recent": True},
+    "projects_all": {"db": "projects", "key": "project_id", "get": _PROJECT_GET, "set": _PROJECT_SET,
+                     "options": []},
+}
+
+
+def has_null_leaf(value: Any) -> bool:
+    """Whether any leaf of *value* (recursively) is null."""
+    items = value.values() if isinstance(value, dict) else value if isinstance(value, list) else []
+    return any(v is None or (isinstance(v, (dict, list)) and has_null_leaf(v)) for v in items)
+
+
+def _subs(value: Any, subs: Dict[str, Any]) -> Any:
+    """Replace ``{account_id}``-style keys and string values (CoCalc's ``obj_key_subs``)."""
+    if isinstance(value, dict):
+        return {subs.get(k, k): _subs(v, subs) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_subs(v, subs) for v in value]
+    if isinstance(value, str) and subs.get(value) is not None:
+        return subs[value]
+    return value
+
+
+def user_query(app: Any, account_id: str, query: Any, options: Any) -> Any:
+    """Run one user query (or a list of them) as *account_id*."""
+    options = [] if options is None else options
+    for option in options if isinstance(options, list) else []:
+        if isinstance(option, dict) and option.get("account_id") is not None:
+            if not is_admin(app.store, account_id):
+                raise PlainError("user must be admin to sudo")
+            rest = [o for o in options if not (isinstance(o, dict) and o.get("account_id") is not None)]
+            return user_query(app, option["account_id"], query, rest)
+    if isinstance(query, list):
+        return [user_query(app, account_id, q, options) for q in query]
+    if not isinstance(query, dict):
+        query = {}
+    if len(query) > 1:
+        raise PlainError("FATAL: must specify exactly one key in the query")
+    table = next(iter(query), None)
+    body = query.get(table) if table is not None else None
+    multi = isinstance(body, list)
+    if multi:
+        if len(body) > 1:
+            raise PlainError("FATAL: array of length > 1 not yet implemented")
+        body = body[0] if body else None
+    if not isinstance(options, list):
+        raise PlainError(f"FATAL: options (={json.dumps(options)}) must be an array")
+    forced = [bool(o["set"]) for o in options if isinstance(o, dict) and "set" in o]
+    options = [o for o in options if not (isinstance(o, dict) and "set" in o)]
+    if not isinstance(body, dict):
+        raise PlainError(f"FATAL: invalid user_query of '{js_str(table)}' -- query must be an object")
+    body = _subs(copy.deepcopy(body), {"{account_id}": account_id})
+    is_set = forced[-1] if forced else not has_null_leaf(body)
+    if is_set:
+        set_query(app, account_id, table, body)
+        return {}
+    result = get_query(app, account_id, table, body, options, multi)
+    return {} if result is None else {table: result}
+
+
+def _spec(table: str, what: str) -> Dict[str, Any]:
+    spec = TABLES.get(table)
+    if spec is None:
+        if what == "get":
+            raise PlainError(f"FATAL: get queries not allowed for table '{table}'")
+        raise PlainError(f"FATAL: table '{table}' does not exist")
+    return spec
+
+
+def _quote(field: str) -> str:
+    return '"' + field.replace('"', '""') + '"'
+
+
+def _param(params: Dict[str, Any], value: Any, json_column: bool) -> str:
+    name = f"v{len(params)}"
+    if json_column or isinstance(value, dict):
+        params[name] = json.dumps(value)
+        return f"CAST(:{name} AS JSONB)"
+    params[name] = value
+    return f":{name}"
+
+
+def _is_cmp(value: Any) -> Optional[str]:
+    if isinstance(value, dict) and len(value) == 1:
+        op = next(iter(value))
+        if op in _OPERATORS:
+            return op
+    return None
+
+
+def _is_operand(value: Any) -> str:
+    text = "undefined" if value is None else str(value).lower()
+    return {"null": "null", "undefined": "null", "unknown": "unknown", "false": "false"}.get(text, "true")
+
+
+def _filters(table: str, body: Dict[str, Any], params: Dict[str, Any]) -> List[str]:
+    """The WHERE conditions of a get query's non-null values (CoCalc's ``userGetQueryFilter``)."""
+    json_cols = _JSON_COLUMNS.get(TABLES[table]["db"], set())
+    where = []
+    for field, value in body.items():
+        if value is None:
+            continue
+        column = _quote(field)
+        op = _is_cmp(value)
+        if op is None:
+            where.append(f"{column} = {_param(params, value, field in json_cols)}")
+            continue
+        operand = value[op]
+        op = "=" if op == "==" else op
+        if op.lower().startswith("is"):
+            where.append(f"{column} {op} {_is_operand(operand)}")
+        elif op == "ANY":
+            where.append(f"{_param(params, operand, False)} = ANY({column})")
+        elif op in ("MINLEN", "MAXLEN"):
+            cmp = ">=" if op == "MINLEN" else "<="
+            where.append(f"array_length({column}, 1) {cmp} {_param(params, operand, False)}")
+        elif isinstance(operand, dict) and operand.get("relative_time") is not None and operand.get("unit") in _TIME_UNITS:
+            amount = _param(params, int(operand["relative_time"]), False)
+            where.append(f"{column} {op} (NOW() + {amount} * INTERVAL '1 {operand['unit']}')")
+        else:
+            where.append(f"{column} {op} {_param(params, operand, field in json_cols)}")
+    return where
+
+
+def _parse_options(options: List[Any], columns: Dict[str, Any]) -> Dict[str, Any]:
+    parsed: Dict[str, Any] = {"order_by": []}
+    limit: Any = None
+    for option in options:
+        for name, value in (option.items() if isinstance(option, dict) else []):
+            if name == "limit":
+                try:
+                    limit = int(value)
+                except (TypeError, ValueError):
+                    limit = None
+            elif name == "order_by":
+                field, desc = (value[1:], " DESC") if isinstance(value, str) and value.startswith("-") else (value, "")
+                if field not in columns:
+                    raise JsError(f'column "{field}" does not exist', name="error")
+                parsed["order_by"].append(_quote(field) + desc)
+            elif name == "only_changes":
+                parsed["only_changes"] = bool(value)
+            elif name == "slice":
+                raise PlainError("slice not implemented")
+            elif name not in ("delete", "heartbeat"):
+                raise PlainError(f"unknown option '{name}'")
+    parsed["limit"] = MAX_LIMIT if limit is None or limit > MAX_LIMIT else limit
+    return parsed
+
+
+def get_query(app: Any, account_id: str, table: str, body: Dict[str, Any], options: List[Any], multi: bool) -> Any:
+    """A read: the rows (or row) of *table* the caller may see, fields as asked."""
+    spec = _spec(table, "get")
+    fields = spec["get"]
+    for field in body:
+        if field not in fields:
+            raise PlainError(f"FATAL: user get query not allowed for {table}.{field}")
+    given = {name for option in options if isinstance(option, dict) for name in option}
+    options = list(options) + [o for o in spec["options"] if not set(o) & given]
+    params: Dict[str, Any] = {"me": account_id}
+    if spec["key"] == "account_id":
+        where = ["account_id = :me::UUID"]
+    else:
+        where = [f"last_edited >= NOW() - interval '{PROJECTS_CUTOFF}'"] if spec.get("recent") else []
+        wanted = body.get("project_id")
+        if wanted:
+            if project_group(app.store, account_id, wanted) not in ("owner", "collaborator"):
+                raise PlainError(
+                    f"FATAL: you do not have read access to this project -- account_id={account_id}, project_id_=undefined"
+                )
+            where.append(f"project_id = {_param(params, wanted, False)}::UUID")
+        else:
+            where.append("project_id = ANY(select project_id from projects where users ? :me::TEXT)")
+    where += _filters(table, body, params)
+    parsed = _parse_options(options, fields)
+    if parsed.get("only_changes"):
+        return None
+    sql = f"SELECT {','.join(_quote(f) for f in body)} FROM {spec['db']} WHERE " + " AND ".join(where)
+    if parsed["order_by"]:
+        sql += " ORDER BY " + ", ".join(parsed["order_by"])
+    sql += f" LIMIT {parsed['limit']}"
+    rows = app.store.query(sql, **params)
+    for row in rows:
+        _set_defaults(row, fields)
+    if not multi:
+        return rows[0] if rows else None
+    return [{k: v for k, v in row.items() if v is not None} for row in rows]
+
+
+def _set_defaults(row: Dict[str, Any], fields: Dict[str, Any]) -> None:
+    for field, value in list(row.items()):
+        default = fields.get(field)
+        if default is None:
+            continue
+        if value is None:
+            row[field] = copy.deepcopy(default)
+        elif isinstance(default, dict) and isinstance(value, dict):
+            for key, fallback in default.items():
+                if value.get(key) is None:
+                    value[key] = fallback
+
+
+def _merge(old: Any, new: Any) -> Any:
+    """Deep-merge *new* into *old* (a null in *new* removes that key), as CoCalc's jsonb merge."""
+    if not isinstance(old, dict) or not isinstance(new, dict):
+        return new
+    merged = dict(old)
+    for key, value in new.items():
+        if value is None:
+            merged.pop(key, None)
+        else:
+            merged[key] = _merge(merged.get(key), value)
+    return merged
+
+
+def set_query(app: Any, account_id: str, table: str, body: Dict[str, Any]) -> None:
+    """A write: change fields of the caller's account or of a project the caller is on."""
+    spec = _spec(table, "set")
+    writable = spec["set"]
+    key = spec["key"]
+    changes = {k: v for k, v in body.items() if k != key}
+    if not changes:
+        return  # nothing would be modified (CoCalc's shortcut)
+    for field in body:
+        if field not in writable:
+            raise PlainError(f"FATAL: changing {table}.{field} not allowed")
+    if key == "account_id":
+        row_id = account_id
+        for field in ("first_name", "last_name"):
+            if field in changes and changes[field] is not None:
+                changes[field] = str(changes[field])[:254]
+                if not changes[field]:
+                    raise PlainError(f"{field} must be nonempty")
+    else:
+        row_id = body.get("project_id")
+        if row_id is None:
+            raise PlainError(f"FATAL: must specify {table}.project_id")
+        _require_write_access(app, account_id, row_id)
+    for field in changes:
+        if field in _UNSUPPORTED_SET:
+            raise PlainError(f"the stand-in does not support setting {table}.{field} with a user query")
+    changes = {k: v for k, v in changes.items() if v is not None}
+    if not changes:
+        return
+    json_cols = _JSON_COLUMNS.get(spec["db"], set())
+    current = app.store.one(
+        f"SELECT {','.join(_quote(f) for f in changes)} FROM {spec['db']} WHERE {key} = :id::UUID", id=row_id
+    ) or {}
+    params: Dict[str, Any] = {"id": row_id}
+    assignments = []
+    for field, value in changes.items():
+        if field in json_cols:
+            value = _merge(current.get(field), value)
+        assignments.append(f"{_quote(field)} = {_param(params, value, field in json_cols)}")
+    app.store.query(f"UPDATE {spec['db']} SET {', '.join(assignments)} WHERE {key} = :id::UUID", **params)
+
+
+def _require_write_access(app: Any, account_id: str, project_id: Any) -> None:
+    row = app.store.one(
+        "SELECT project_id, users#>ARRAY[:a::TEXT] AS user FROM projects WHERE project_id = ANY(:p::UUID[])",
+        a=account_id,
+        p=[project_id],
+    )
+    if row is None:
+        raise PlainError(f"FATAL: unknown project_id '{str(project_id)[:100]}'")
+    if ((row.get("user") or {}).get("group")) not in ("owner", "collaborator"):
+        if not is_admin(app.store, account_id):
+            raise PlainError("FATAL: user must be an admin")
+
+
+def userQuery(app: Any, args: List[Any]) -> Any:
+    """``db.userQuery({query, options})``."""
+    opts = opts_of(args)
+    return user_query(app, opts.get("account_id"), opts.get("query"), opts.get("options"))
+
+
+FUNCTIONS = {"userQuery": userQuery}

@@ -1,0 +1,285 @@
+"""Hub ``projects.*`` and ``sync.*`` calls, with CoCalc's permission rules and texts."""
+import json
+import threading
+import uuid
+from typing import Any, Dict, List, Optional
+
+from .api_common import JsError, is_admin, is_collaborator, is_valid_uuid, js_str, opts_of, project_group, type_error
+
+DEFAULT_COMPUTE_IMAGE = "ubuntu2404"
+FIRST_PROJECT_TITLE = "My First Project"
+
+
+def _ownership_error(message: str) -> JsError:
+    return JsError(message, name="OwnershipError")
+
+
+def create_project(
+    app: Any,
+    account_id: Optional[str],
+    title: Any = None,
+    description: Any = None,
+    *,
+    license: Any = None,
+    image: Any = None,
+    project_id: Any = None,
+    customize: Any = None,
+    ephemeral: Any = None,
+    start: bool = False,
+) -> str:
+    """Insert a project owned by *account_id* as CoCalc's ``createProject`` does."""
+    if account_id is not None and not is_valid_uuid(account_id):
+        raise JsError("if account_id given, it must be a valid uuid v4")
+    customize = customize if isinstance(customize, dict) else {}
+    licenses = [s.strip() for s in license.split(",")] if isinstance(license, str) and license else []
+    if customize.get("license"):
+        licenses.append(customize["license"])
+    licenses = [x for x in licenses if is_valid_uuid(x)]
+    if project_id:
+        if not account_id or not is_admin(app.store, account_id):
+            raise JsError("only admins can specify the project_id")
+    else:
+        project_id = str(uuid.uuid4())
+    users = None if account_id is None else {account_id: {"group": "owner"}}
+    app.store.query(
+        "INSERT INTO projects (project_id, title, description, users, site_license, compute_image, created, "
+        "last_edited, ephemeral, settings) VALUES(:p::UUID, :t, :d, CAST(:u AS JSONB), CAST(:l AS JSONB), :i, "
+        "NOW(), NOW(), :e::BIGINT, CAST(:s AS JSONB))",
+        p=project_id,
+        t=js_str(title) if title is not None else "No Title",
+        d=js_str(description) if description is not None else "",
+        u=None if users is None else json.dumps(users),
+        l=json.dumps({x: {} for x in licenses}) if licenses else None,
+        i=image if image is not None else DEFAULT_COMPUTE_IMAGE,
+        e=ephemeral,
+        s=json.dumps({"disableInternet": True}) if customize.get("disableInternet") else None,
+    )
+    app.projects.state(project_id)
+    if start:
+        threading.Thread(target=_start_quietly, args=(app, project_id), daemon=True).start()
+    return project_id
+
+
+def _start_quietly(app: Any, project_id: str) -> None:
+    try:
+        app.projects.start(project_id)
+    except Exception:  # CoCalc only logs a failed background start
+        pass
+
+
+def createProject(app: Any, args: List[Any]) -> str:
+    """Create a project owned by the caller; its id."""
+    opts = opts_of(args)
+    return create_project(
+        app,
+        opts.get("account_id"),
+        opts.get("title"),
+        opts.get("description"),
+        license=opts.get("license"),
+        image=opts.get("image"),
+        project_id=opts.get("project_id"),
+        customize=opts.get("customize"),
+        ephemeral=opts.get("ephemeral"),
+        start=bool(opts.get("start")),
+    )
+
+
+def copyPathBetweenProjects(app: Any, args: List[Any]) -> None:
+    """Copy files between projects the caller collaborates on."""
+    opts = opts_of(args)
+    account_id = opts.get("account_id")
+    src, target = opts.get("src_project_id"), opts.get("target_project_id")
+    if not account_id:
+        raise JsError("user must be signed in")
+    target_path = opts.get("target_path")
+    if target_path is None:
+        target_path = opts.get("src_path")
+    if not is_collaborator(app.store, account_id, src):
+        raise JsError("user must be collaborator on source project")
+    if target and target != src and not is_collaborator(app.store, account_id, target):
+        raise JsError("user must be collaborator on target project")
+    app.projects.copy_path(
+        src,
+        opts.get("src_path"),
+        target,
+        target_path,
+        overwrite_newer=bool(opts.get("overwrite_newer")),
+        delete_missing=bool(opts.get("delete_missing")),
+        backup=bool(opts.get("backup")),
+        exclude=opts.get("exclude"),
+    )
+
+
+def _validate_uuids(project_id: Any, account_id: Any) -> None:
+    if not is_valid_uuid(project_id):
+        raise JsError(f"Invalid project_id: {js_str(project_id)}")
+    if not is_valid_uuid(account_id):
+        raise JsError(f"Invalid account_id: {js_str(account_id)}")
+
+
+def ensure_can_manage_collaborators(app: Any, project_id: Any, account_id: Any) -> None:
+    """Owners only, when the project restricts collaborator management to owners."""
+    _validate_uuids(project_id, account_id)
+    row = app.store.one(
+        "SELECT users, manage_users_owner_only FROM projects WHERE project_id=:p::UUID", p=project_id
+    )
+    if row is None:
+        raise _ownership_error("Project not found")
+    group = ((row.get("users") or {}).get(account_id) or {}).get("group")
+    if row.get("manage_users_owner_only") and group != "owner":
+        raise _ownership_error("Only owners can manage collaborators when this setting is enabled")
+
+
+def _as_list(value: Any) -> List[Any]:
+    return value if isinstance(value, list) else [value]
+
+
+def addCollaborator(app: Any, args: List[Any]) -> Dict[str, Any]:
+    """Add accounts to projects the caller can write to; ``{"project_id": [...]}``."""
+    outer = opts_of(args)
+    account_id = outer.get("account_id")
+    opts = outer.get("opts")
+    if not isinstance(opts, dict):
+        raise type_error(f"Cannot read properties of {js_str(opts)} (reading 'project_id')")
+    if opts.get("token_id"):
+        raise JsError("Project invite token is not valid - no such token")
+    projects = _as_list(opts.get("project_id"))
+    accounts = _as_list(opts.get("account_id"))
+    for project_id in projects:
+        if project_id:
+            ensure_can_manage_collaborators(app, project_id, account_id)
+    try:
+        for project_id in dict.fromkeys(projects):
+            if project_group(app.store, account_id, project_id) not in ("owner", "collaborator"):
+                raise JsError(f"user {account_id} does not have write access to project {js_str(project_id)}")
+    except JsError:
+        if len(accounts) == 1 and accounts[0] == account_id:
+            _verify_course_access(app, account_id, projects[0])
+        else:
+            raise
+    _verify_types(account_id, accounts, projects)
+    for project_id, target in zip(projects, accounts):
+        if project_group(app.store, target, project_id) in ("owner", "collaborator"):
+            continue
+        app.store.query(
+            "UPDATE projects SET users=COALESCE(users,'{}'::JSONB) || "
+            "jsonb_build_object(:a::TEXT, jsonb_build_object('group','collaborator')) WHERE project_id=:p::UUID",
+            a=target,
+            p=project_id,
+        )
+    return {"project_id": projects}
+
+
+def _verify_course_access(app: Any, account_id: str, project_id: Any) -> None:
+    """A user may add themself to a student project of a course they teach (CoCalc's TA rule)."""
+    row = app.store.one("SELECT course FROM projects WHERE project_id=:p", p=project_id)
+    if row is None:
+        raise JsError(f'no project with id "{js_str(project_id)}"')
+    course_id = (row.get("course") or {}).get("project_id")
+    if not is_valid_uuid(course_id):
+        raise JsError(f'cannot add self to "{project_id}" -- must be an admin')
+    if project_group(app.store, account_id, course_id) not in ("owner", "collaborator"):
+        raise JsError(f'cannot add self to "{project_id}" -- must be owner or collaborator on course project')
+
+
+def _verify_types(account_id: Any, accounts: List[Any], projects: List[Any]) -> None:
+    if not is_valid_uuid(account_id):
+        raise JsError(f'account_id (="{js_str(account_id)}") must be a valid uuid string (type=string)')
+    if len(accounts) != len(projects):
+        raise JsError(
+            f"accounts (of length {len(accounts)}) and projects (of length {len(projects)}) must be arrays of the same length"
+        )
+    for x in accounts:
+        if not is_valid_uuid(x):
+            raise JsError(f'all account id\'s must be valid uuid\'s, but "{js_str(x)}" is not')
+    for x in projects:
+        if x != "" and not is_valid_uuid(x):
+            raise JsError(f'all project id\'s must be valid uuid\'s (or empty), but "{js_str(x)}" is not')
+
+
+def removeCollaborator(app: Any, args: List[Any]) -> None:
+    """Remove a collaborator (never an owner) from a project."""
+    outer = opts_of(args)
+    account_id = outer.get("account_id")
+    opts = outer.get("opts")
+    if not isinstance(opts, dict):
+        raise type_error(f"Cannot read properties of {js_str(opts)} (reading 'project_id')")
+    project_id, target = opts.get("project_id"), opts.get("account_id")
+    if not is_collaborator(app.store, account_id, project_id):
+        raise JsError("user must be a collaborator")
+    _validate_uuids(project_id, target)
+    row = app.store.one("SELECT users#>>ARRAY[:a::TEXT,'group'] AS grp FROM projects WHERE project_id=:p", a=target, p=project_id)
+    if row is None:
+        raise JsError(f"Project not found: {project_id}")
+    if row["grp"] == "owner":
+        raise _ownership_error("Cannot remove an owner. Demote to collaborator first.")
+    if account_id != target:
+        ensure_can_manage_collaborators(app, project_id, account_id)
+    app.store.query(
+        "UPDATE projects SET users = users - :a::TEXT WHERE project_id=:p::UUID AND users#>>ARRAY[:a::TEXT,'group'] != 'owner'",
+        a=target,
+        p=project_id,
+    )
+
+
+def _collaborator_call(action: str, what: str):
+    """A hub function that checks the caller collaborates on the project, then runs *action*."""
+
+    def call(app: Any, args: List[Any]) -> Any:
+        opts = opts_of(args)
+        account_id, project_id = opts.get("account_id"), opts.get("project_id")
+        if not is_collaborator(app.store, account_id, project_id):
+            raise JsError(f"must be collaborator on project to {what}")
+        if action == "touch":
+            return app.projects.touch(project_id, account_id)
+        return getattr(app.projects, action)(project_id)
+
+    call.__name__ = action
+    call.__doc__ = f"``projects.{action}`` for a collaborator of the project."
+    return call
+
+
+def deleteProject(app: Any, args: List[Any]) -> None:
+    """Stop a project and mark it deleted (CoCalc keeps the row)."""
+    from .api_db import set_query
+
+    opts = opts_of(args)
+    project_id, account_id = opts.get("project_id"), opts.get("account_id")
+    if not is_valid_uuid(project_id):
+        raise JsError("project_id must be a valid UUID")
+    if not account_id:
+        raise JsError("must be signed in")
+    if not is_valid_uuid(account_id):
+        raise JsError("account_id must be a valid UUID")
+    if not is_admin(app.store, account_id) and not is_collaborator(app.store, account_id, project_id):
+        raise JsError("must be an owner to delete a project")
+    try:
+        app.projects.stop(project_id)
+    except Exception:  # CoCalc only logs a failed stop here
+        pass
+    set_query(app, account_id, "projects", {"project_id": project_id, "deleted": True})
+
+
+def history(app: Any, args: List[Any]) -> Dict[str, Any]:
+    """``sync.history``: the stand-in has no editing sessions, so every history is empty."""
+    opts = opts_of(args)
+    account_id = opts.get("account_id")
+    if not account_id or not is_collaborator(app.store, account_id, opts.get("project_id")):
+        raise JsError("user must be collaborator on source project")
+    return {"patches": [], "info": {}}
+
+
+FUNCTIONS = {
+    "createProject": createProject,
+    "copyPathBetweenProjects": copyPathBetweenProjects,
+    "addCollaborator": addCollaborator,
+    "removeCollaborator": removeCollaborator,
+    "start": _collaborator_call("start", "start it"),
+    "stop": _collaborator_call("stop", "stop it"),
+    "touch": _collaborator_call("touch", "touch it"),
+    "state": _collaborator_call("state", "get state"),
+    "status": _collaborator_call("status", "get status"),
+    "deleteProject": deleteProject,
+}
+
+SYNC_FUNCTIONS = {"history": history}

@@ -1,0 +1,347 @@
+"""Set up (and tear down) a whole stand-in environment, and the command line around it.
+
+:class:`StandinEnvironment` finds or starts PostgreSQL, creates a throwaway
+database with CoCalc's tables, starts the stand-in server on a free loopback
+port with its projects under a temporary directory, and mints a site-admin
+account with an API key::
+
+    with StandinEnvironment() as env:
+        env.environ   # COCALC_HOST, COCALC_API_KEY, PGHOST (socket dir), PGUSER, PGDATABASE, PGPORT
+        env.mint_key(admin=False)   # another account: (account_id, api_key)
+
+Command line (``python -m cocalc_api_tests.standin``):
+
+* ``serve [--port P] [--site-url URL] [--verbose]``: set up, print ``export``
+  lines, serve until SIGINT/SIGTERM, tear down;
+* ``run [unittest args...]``: set up, run ``python -m unittest`` (default
+  ``cocalc_api_tests``) with cleanup enabled, then print the rows the run left
+  in any table and ``leaked rows: N``; exit non-zero on failed tests or leaks;
+* ``mint-key [--admin]``: add an account with an API key to the stand-in
+  database named by the PG* variables and print its ``export`` line.
+"""
+import argparse
+import os
+import shlex
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import uuid
+from typing import Any, Callable, Dict, List, Optional, Set, Tuple
+
+import pg8000.native
+
+from .api_auth import mint_account
+from .projects import Projects
+from .server import App, StandinServer
+from .store import Store
+
+DEFAULT_SUITE = "cocalc_api_tests"
+#: Every stand-in database's name starts with this.
+DATABASE_PREFIX = "cocalc_standin_"
+#: unittest options that take a value (so the value is not a test name).
+_UNITTEST_VALUE_OPTIONS = {"-k"}
+
+Snapshot = Dict[str, Set[Tuple[Optional[str], ...]]]
+
+
+class SetupError(Exception):
+    """The environment could not be set up; ``str()`` says why and what to do."""
+
+
+def _default_pg(workdir: str) -> Any:
+    try:
+        from .pgserver import PostgresServer, PostgresUnavailable
+    except ImportError as err:
+        raise SetupError(f"the stand-in's PostgreSQL helper is missing ({err}); reinstall cocalc-api-tests") from None
+    try:
+        return PostgresServer.find_or_start(workdir)
+    except PostgresUnavailable as err:
+        raise SetupError(str(err)) from None
+
+
+class StandinEnvironment:
+    """A running stand-in with its own database; use it as a context manager.
+
+    *pg_factory(workdir)* returns an object with ``socket_dir``, ``host``,
+    ``port``, ``user``, ``password``, ``create_database``, ``drop_database``
+    and ``stop`` (default: :class:`~cocalc_api_tests.standin.pgserver.PostgresServer`).
+    """
+
+    def __init__(
+        self,
+        *,
+        port: int = 0,
+        site_url: str = "",
+        verbose: bool = False,
+        pg_factory: Optional[Callable[[str], Any]] = None,
+    ):
+        self.port = port
+        self.site_url = site_url
+        self.verbose = verbose
+        self._pg_factory = pg_factory or _default_pg
+        self.workdir: Optional[str] = None
+        self.pg: Any = None
+        self.database: Optional[str] = None
+        self.store: Optional[Store] = None
+        self.projects: Optional[Projects] = None
+        self.server: Optional[StandinServer] = None
+        self.admin_account_id: Optional[str] = None
+        self.admin_key: Optional[str] = None
+        self.environ: Dict[str, str] = {}
+
+    def __enter__(self) -> "StandinEnvironment":
+        try:
+            self._start()
+        except BaseException:
+            self.close()
+            raise
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+    def _start(self) -> None:
+        self.workdir = tempfile.mkdtemp(prefix="cocalc-standin-")
+        os.chmod(self.workdir, 0o711)  # a PostgreSQL cluster owned by another user may live inside
+        self.pg = self._pg_factory(self.workdir)
+        database = f"{DATABASE_PREFIX}{uuid.uuid4().hex[:12]}"
+        self.pg.create_database(database)
+        self.database = database
+        self.store = Store(self._connector(database))
+        self.store.load_schema()
+        self.projects = Projects(self.store, os.path.join(self.workdir, "projects"))
+        app = App(self.store, self.projects, self.site_url)
+        try:
+            self.server = StandinServer(app, self.port, verbose=self.verbose).start()
+        except OSError as err:
+            raise SetupError(f"cannot listen on 127.0.0.1:{self.port} ({err.strerror}); choose another --port") from None
+        self.admin_account_id, self.admin_key = mint_account(self.store, admin=True, key_name="stand-in site admin")
+        self.environ = {
+            "COCALC_HOST": self.server.url,
+            "COCALC_API_KEY": self.admin_key,
+            "PGHOST": self.pg.socket_dir,
+            "PGUSER": self.pg.user,
+            "PGDATABASE": database,
+            "PGPORT": str(self.pg.port),
+        }
+        if self.pg.password:
+            self.environ["PGPASSWORD"] = self.pg.password
+
+    def _connector(self, database: str) -> Callable[[], pg8000.native.Connection]:
+        pg = self.pg
+
+        def connect() -> pg8000.native.Connection:
+            return pg8000.native.Connection(
+                pg.user,
+                unix_sock=os.path.join(pg.socket_dir, f".s.PGSQL.{pg.port}"),
+                database=database,
+                password=pg.password or None,
+            )
+
+        return connect
+
+    def mint_key(self, admin: bool = False) -> Tuple[str, str]:
+        """A new account (site admin if *admin*) with an API key: ``(account_id, api_key)``."""
+        assert self.store is not None, "the environment is not running"
+        return mint_account(self.store, admin=admin)
+
+    def close(self) -> None:
+        """Stop the server and the projects, drop the database, stop PostgreSQL if started here."""
+        if self.server is not None:
+            self.server.stop()
+            self.server = None
+        if self.projects is not None:
+            self.projects.shutdown()
+            self.projects = None
+        if self.store is not None:
+            self.store.close()
+            self.store = None
+        if self.pg is not None:
+            if self.database is not None:
+                try:
+                    self.pg.drop_database(self.database)
+                except Exception as err:  # report and go on tearing down
+                    print(f"cocalc-standin: could not drop database {self.database}: {err}", file=sys.stderr)
+                self.database = None
+            self.pg.stop()
+            self.pg = None
+        if self.workdir is not None:
+            shutil.rmtree(self.workdir, ignore_errors=True)
+            self.workdir = None
+
+
+# ------------------------------------------------------------------------ leak check
+
+
+def _identity_columns(store: Store) -> Dict[str, List[str]]:
+    """Each public table's primary-key columns (all columns for a table without one)."""
+    tables = [r["tablename"] for r in store.query("SELECT tablename FROM pg_tables WHERE schemaname='public'")]
+    keys: Dict[str, List[str]] = {t: [] for t in tables}
+    for row in store.query(
+        "SELECT c.relname AS tbl, a.attname AS col FROM pg_index i "
+        "JOIN pg_class c ON c.oid=i.indrelid JOIN pg_namespace n ON n.oid=c.relnamespace "
+        "JOIN pg_attribute a ON a.attrelid=c.oid AND a.attnum = ANY(i.indkey) "
+        "WHERE i.indisprimary AND n.nspname='public' ORDER BY c.relname, a.attnum"
+    ):
+        keys.setdefault(row["tbl"], []).append(row["col"])
+    for table, columns in keys.items():
+        if not columns:
+            columns.extend(
+                r["column_name"]
+                for r in store.query(
+                    "SELECT column_name FROM information_schema.columns WHERE table_schema='public' "
+                    "AND table_name=:t ORDER BY ordinal_position",
+                    t=table,
+                )
+            )
+    return keys
+
+
+def snapshot(store: Store) -> Snapshot:
+    """The identity (primary key) of every row of every public table."""
+    result: Snapshot = {}
+    for table, columns in _identity_columns(store).items():
+        select = ", ".join(f'("{c}")::text AS "{c}"' for c in columns)
+        rows = store.query(f'SELECT {select} FROM public."{table}"')
+        result[table] = {tuple(row[c] for c in columns) for row in rows}
+    return result
+
+
+def leaked_rows(store: Store, before: Snapshot) -> List[Tuple[str, Dict[str, Optional[str]]]]:
+    """Rows present now that were not in *before*: ``(table, {key column: value})``."""
+    leaks = []
+    columns = _identity_columns(store)
+    for table, now in snapshot(store).items():
+        for key in sorted(now - before.get(table, set()), key=lambda k: tuple(str(v) for v in k)):
+            leaks.append((table, dict(zip(columns[table], key))))
+    return leaks
+
+
+# ------------------------------------------------------------------------ commands
+
+
+class _Stop(Exception):
+    """SIGTERM arrived."""
+
+
+def _raise_stop(signum: int, frame: Any) -> None:
+    raise _Stop()
+
+
+def _has_test_names(args: List[str]) -> bool:
+    skip = False
+    for arg in args:
+        if skip:
+            skip = False
+        elif arg in _UNITTEST_VALUE_OPTIONS:
+            skip = True
+        elif not arg.startswith("-"):
+            return True
+    return False
+
+
+def run_suite(env: StandinEnvironment, unittest_args: List[str]) -> int:
+    """Run the suite against *env*, report leaked rows; the exit status."""
+    assert env.store is not None
+    before = snapshot(env.store)
+    args = list(unittest_args)
+    if not _has_test_names(args):
+        args.append(DEFAULT_SUITE)
+    child_env = {k: v for k, v in os.environ.items() if k not in ("COCALC_PROJECT_ID", "PGPASSWORD")}
+    child_env.update(env.environ, COCALC_TESTS_CLEANUP="true")
+    child = subprocess.Popen([sys.executable, "-m", "unittest"] + args, env=child_env)
+    try:
+        status = child.wait()
+    except BaseException:
+        child.terminate()
+        child.wait()
+        raise
+    leaks = leaked_rows(env.store, before)
+    for table, key in leaks:
+        print(f"leaked row: {table} " + " ".join(f"{k}={v}" for k, v in key.items()))
+    print(f"leaked rows: {len(leaks)}", flush=True)
+    return 1 if status != 0 or leaks else 0
+
+
+def _serve(env: StandinEnvironment) -> None:
+    for name, value in env.environ.items():
+        print(f"export {name}={shlex.quote(value)}")
+    print(f"# stand-in CoCalc at {env.server.url if env.server else '?'}; Ctrl-C stops it", flush=True)
+    stop = threading.Event()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, lambda *_: stop.set())
+    while not stop.wait(3600):
+        pass
+
+
+def _mint(admin: bool) -> None:
+    from ..config import Config
+
+    config = Config.from_env(dict(os.environ, COCALC_API_KEY="unused"))
+    if not config.pghost or not config.pgdatabase.startswith(DATABASE_PREFIX):
+        raise SetupError(
+            f"PGHOST/PGDATABASE do not name a stand-in database ({DATABASE_PREFIX}...); run the `export` "
+            "lines that `serve` printed first. mint-key never writes to other databases."
+        )
+    if config.pg_uses_socket:
+        where: Dict[str, Any] = {"unix_sock": os.path.join(config.pghost, f".s.PGSQL.{config.pgport}")}
+    else:
+        where = {"host": config.pghost, "port": config.pgport}
+    store = Store(lambda: pg8000.native.Connection(
+        config.pguser, database=config.pgdatabase, password=config.pgpassword, **where
+    ))
+    try:
+        account_id, key = mint_account(store, admin=admin)
+    finally:
+        store.close()
+    print(f"# account {account_id} ({'site admin' if admin else 'plain user'})")
+    print(f"export COCALC_API_KEY={shlex.quote(key)}")
+
+
+def _port(text: str) -> int:
+    try:
+        port = int(text)
+    except ValueError:
+        port = -1
+    if not 0 <= port <= 65535:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a TCP port number (0-65535)")
+    return port
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    """``python -m cocalc_api_tests.standin``."""
+    parser = argparse.ArgumentParser(prog="python -m cocalc_api_tests.standin", description=__doc__.split("\n\n")[0])
+    commands = parser.add_subparsers(dest="command", required=True)
+    serve = commands.add_parser("serve", help="serve a stand-in CoCalc in the foreground")
+    serve.add_argument("--port", type=_port, default=0, help="TCP port on 127.0.0.1 (default: a free one)")
+    serve.add_argument("--site-url", default="", help="the site URL used in sign-in token links")
+    serve.add_argument("--verbose", action="store_true", help="log every HTTP request")
+    run = commands.add_parser("run", help="run the suite against a fresh stand-in and count leaked rows")
+    run.add_argument("unittest_args", nargs=argparse.REMAINDER, help="arguments for python -m unittest")
+    mint = commands.add_parser("mint-key", help="add an account with an API key to a running stand-in's database")
+    mint.add_argument("--admin", action="store_true", help="make the account a site admin")
+    options = parser.parse_args(argv)
+    signal.signal(signal.SIGTERM, _raise_stop)
+    try:
+        if options.command == "mint-key":
+            _mint(options.admin)
+            return 0
+        port = getattr(options, "port", 0)
+        with StandinEnvironment(port=port, site_url=getattr(options, "site_url", ""),
+                                verbose=getattr(options, "verbose", False)) as env:
+            if options.command == "serve":
+                _serve(env)
+                return 0
+            return run_suite(env, options.unittest_args)
+    except SetupError as err:
+        print(f"cocalc-standin: {err}", file=sys.stderr)
+        return 2
+    except (KeyboardInterrupt, _Stop):
+        print("cocalc-standin: interrupted; everything it started is stopped.", file=sys.stderr)
+        return 130
+    except Exception as err:  # e.g. the database refused a connection: one paragraph, no traceback
+        print(f"cocalc-standin: {type(err).__name__}: {err}", file=sys.stderr)
+        return 1

@@ -1,0 +1,411 @@
+"""The stand-in's HTTP server: CoCalc's conat bridge endpoints on loopback.
+
+``POST /api/conat/hub`` and ``POST /api/conat/project`` take CoCalc's body
+(``{"name", "args", "timeout"?, "project_id"?}``) with an API key as HTTP basic
+(or bearer) auth and answer HTTP 200 with the call's result or
+``{"error": "..."}``, following CoCalc's bridge (``next/pages/api/conat``,
+``server/api/*-bridge.ts``), hub API dispatcher (``server/conat/api``) and
+project API (``project/conat/api``):
+
+* the hub bridge wants an account key; the project bridge an account key of a
+  collaborator or a key scoped to that project, and it starts the project
+  before passing the call on;
+* a call that takes longer than ``timeout`` ms (default 15000) is answered
+  with CoCalc's ``timeout - callHub: ...`` text while it goes on running;
+* errors of the hub API read ``Error: ...`` (JavaScript's ``${err}``), bridge
+  errors are bare messages.
+
+``GET /healthcheck`` answers as CoCalc's hub does.
+"""
+import base64
+import http.server
+import json
+import sys
+import threading
+import time
+import traceback
+from typing import Any, Callable, Dict, List, Optional, Tuple
+
+from . import api_db, api_jupyter, api_messages, api_org, api_projects, api_system
+from .api_auth import account_from_key
+from .api_common import JsError, PlainError, is_collaborator, js_str, js_type, type_error
+from .projects import Projects
+from .store import Store, dumps
+
+DEFAULT_TIMEOUT_MS = 15000
+MUST_SIGN_IN = "must be signed in and MUST provide an api key (cookies are not allowed)"
+
+HUB_API: Dict[str, Dict[str, Callable]] = {
+    "system": api_system.FUNCTIONS,
+    "projects": api_projects.FUNCTIONS,
+    "db": api_db.FUNCTIONS,
+    "jupyter": api_jupyter.FUNCTIONS,
+    "sync": api_projects.SYNC_FUNCTIONS,
+    "org": api_org.FUNCTIONS,
+    "messages": api_messages.FUNCTIONS,
+}
+
+#: How CoCalc prepares each hub call's arguments (``conat/hub/api/*.ts``); names not here are unknown to CoCalc.
+_AUTH_FIRST, _NO_AUTH, _REQUIRE_ACCOUNT = "authFirst", "noAuth", "requireAccount"
+HUB_ARGS: Dict[str, Dict[str, str]] = {
+    "system": dict(
+        {n: _AUTH_FIRST for n in ("test", "terminate", "userTracking", "logClientError", "webappError",
+                                   "manageApiKeys", "generateUserAuthToken", "userSearch", "adminResetPasswordLink",
+                                   "sendEmailVerification", "deletePassport", "adminSalesloftSync",
+                                   "userSalesloftSync")},
+        getCustomize=_NO_AUTH, ping=_NO_AUTH, revokeUserAuthToken=_NO_AUTH, getNames=_REQUIRE_ACCOUNT,
+    ),
+    "projects": {n: _AUTH_FIRST for n in ("createProject", "copyPathBetweenProjects", "removeCollaborator",
+                                           "addCollaborator", "inviteCollaborator",
+                                           "inviteCollaboratorWithoutAccount", "changeUserType", "setQuotas",
+                                           "start", "stop", "deleteProject", "touch", "state", "status")},
+    "db": dict({n: _AUTH_FIRST for n in ("userQuery", "touch", "getLegacyTimeTravelInfo",
+                                          "getLegacyTimeTravelPatches", "fileUseTimes")},
+               removeBlobTtls=_REQUIRE_ACCOUNT),
+    "purchases": {n: _AUTH_FIRST for n in ("getBalance", "getMinBalance")},
+    "jupyter": {n: _AUTH_FIRST for n in ("kernels", "execute")},
+    "sync": {"history": _AUTH_FIRST},
+    "org": {n: _AUTH_FIRST for n in api_org.FUNCTIONS},
+    "messages": {n: _AUTH_FIRST for n in ("send", "get")},
+}
+
+#: The project API's ``system`` functions (``project/conat/api/system.ts``); the stand-in implements some.
+PROJECT_SYSTEM_NAMES = {
+    "terminate", "version", "listing", "deleteFiles", "moveFiles", "renameFile", "realpath", "canonicalPaths",
+    "writeTextFileToProject", "readTextFileFromProject", "configuration", "ping", "test", "exec", "signal",
+    "jupyterExecute", "listJupyterKernels", "stopJupyterKernel",
+}
+
+
+class BridgeError(Exception):
+    """An error of the HTTP bridge itself; answered as its bare message."""
+
+
+class App:
+    """Everything a call needs: the database, the projects and the site's address."""
+
+    def __init__(self, store: Store, projects: Projects, site_url: str = ""):
+        self.store = store
+        self.projects = projects
+        self._site = _site_base(site_url)
+
+    def site_url(self, path: str = "") -> str:
+        """CoCalc's ``siteUrl``: the configured address (``https:`` when none) joined with *path*."""
+        if not path:
+            return self._site
+        return self._site + ("" if path.startswith("/") else "/") + path
+
+
+def _site_base(dns: str) -> str:
+    base = dns if dns.startswith("http") else f"https://{dns}"
+    return base.rstrip("/") or base
+
+
+# ----------------------------------------------------------------------------- hub
+
+
+def _auth_first(args: List[Any], account_id: Optional[str]) -> List[Any]:
+    args = list(args)
+    if not args:
+        args.append(None)
+    first = args[0]
+    if first is None:
+        first = {}
+    elif not isinstance(first, (dict, list)):
+        raise type_error(f"Cannot create property 'account_id' on {js_type(first)} '{js_str(first)}'")
+    if isinstance(first, dict):
+        first = dict(first, account_id=account_id)
+    args[0] = first
+    return args
+
+
+def _check_args(args: Any) -> List[Any]:
+    if args is None:
+        return []
+    if not isinstance(args, list):
+        raise type_error("Spread syntax requires ...iterable[Symbol.iterator] to be a function")
+    return args
+
+
+def _split_name(name: Any) -> Tuple[str, Optional[str]]:
+    """``group`` and ``function`` of a call name, as CoCalc's ``name.split(".")``."""
+    if not isinstance(name, str):
+        raise type_error(f"Cannot read properties of {js_str(name)} (reading 'split')"
+                         if name is None else "name.split is not a function")
+    parts = name.split(".")
+    return parts[0], parts[1] if len(parts) > 1 else None
+
+
+def _answer(name: Any, work: Callable[[], Any]) -> Any:
+    """*work()*, or ``{"error": ...}`` with CoCalc's text when it fails (never raises)."""
+    try:
+        return work()
+    except (JsError, PlainError) as err:
+        return {"error": str(err)}
+    except Exception as err:  # a bug in the stand-in: say so, keep serving
+        traceback.print_exc(file=sys.stderr)
+        return {"error": f"Error: stand-in internal error in {js_str(name)}: {type(err).__name__}: {err}"}
+
+
+def call_hub(app: App, account_id: str, name: Any, args: Any) -> Any:
+    """Run hub call *name* for *account_id*; its result or ``{"error": ...}``."""
+
+    def work() -> Any:
+        group, function = _split_name(name)
+        how = HUB_ARGS.get(group, {}).get(function)
+        if how is None:
+            raise JsError(f"unknown function '{name}'")
+        implementation = HUB_API.get(group, {}).get(function)
+        if implementation is None:
+            raise JsError(f"the stand-in does not implement '{name}'")
+        checked = _check_args(args)
+        return implementation(app, _auth_first(checked, account_id) if how == _AUTH_FIRST else checked)
+
+    return _answer(name, work)
+
+
+# ------------------------------------------------------------------------- project
+
+
+def _project_system(app: App, project_id: str, function: str, args: List[Any]) -> Any:
+    """The project's own ``system.*`` functions."""
+    from .execute import ExecError
+    from .jupyter import KernelError
+
+    first = args[0] if args else None
+    options = first if isinstance(first, dict) else {}
+    if function == "ping":
+        return {"now": api_system.now_ms()}
+    if function == "test":
+        return {"project_id": options.get("project_id") or "", "server_time": api_system.now_ms()}
+    if first is None and function != "listJupyterKernels":
+        raise type_error({
+            "exec": "Cannot read properties of undefined (reading 'compute_server_id')",
+            "jupyterExecute": "Cannot read properties of undefined (reading 'kernel')",
+            "stopJupyterKernel": "Cannot destructure property 'pid' of 'undefined' as it is undefined.",
+        }[function])
+    try:
+        if function == "exec":
+            return app.projects.exec(project_id, options)
+        manager = app.projects.kernels(project_id)
+        if function == "jupyterExecute":
+            return manager.execute(
+                options.get("kernel"), options.get("input"), options.get("history") or [], path=options.get("path")
+            )
+        if function == "listJupyterKernels":
+            return manager.list_kernels()
+        return {"success": manager.stop_kernel(options.get("pid"))}
+    except (ExecError, KernelError) as err:
+        raise PlainError(str(err)) from None
+
+
+_PROJECT_IMPLEMENTED = {"ping", "test", "exec", "jupyterExecute", "listJupyterKernels", "stopJupyterKernel"}
+
+
+def call_project(app: App, project_id: str, name: Any, args: Any) -> Any:
+    """Run project API call *name* inside *project_id*; its result or ``{"error": ...}``."""
+    if name == "ping":
+        return "pong"
+
+    def work() -> Any:
+        group, function = _split_name(name)
+        if group not in ("system", "editor", "sync") or (group == "system" and function not in PROJECT_SYSTEM_NAMES):
+            raise JsError(f"unknown function '{name}'")
+        if group != "system" or function not in _PROJECT_IMPLEMENTED:
+            raise JsError(f"the stand-in does not implement '{name}' in projects")
+        return _project_system(app, project_id, function, _check_args(args))
+
+    return _answer(name, work)
+
+
+# -------------------------------------------------------------------------- bridge
+
+
+def _with_timeout(work: Optional[Callable[[], Any]], timeout: Any, subject: str, name: Any) -> Any:
+    """*work()*, or CoCalc's timeout error if it does not finish within *timeout* ms (no *work*: nobody answers)."""
+    ms = timeout if isinstance(timeout, (int, float)) and not isinstance(timeout, bool) and timeout > 0 else DEFAULT_TIMEOUT_MS
+    deadline = time.monotonic() + ms / 1000
+    outcome: Dict[str, Any] = {}
+    if work is None:
+        time.sleep(ms / 1000)
+        raise BridgeError(f"timeout - callHub: subject='{subject}', name='{js_str(name)}', code='408' ")
+
+    def run() -> None:
+        outcome["value"] = work()
+        outcome["finished"] = time.monotonic()
+
+    worker = threading.Thread(target=run, name=f"call {js_str(name)}", daemon=True)
+    worker.start()
+    worker.join(max(0.0, deadline - time.monotonic()))
+    if "finished" not in outcome or outcome["finished"] > deadline:
+        raise BridgeError(f"timeout - callHub: subject='{subject}', name='{js_str(name)}', code='408' ")
+    return outcome["value"]
+
+
+def api_key_from(authorization: Optional[str]) -> str:
+    """The API key in an ``Authorization`` header (basic user name or bearer token)."""
+    if authorization is None:
+        raise BridgeError("You must provide authentication via an API key.")
+    words = authorization.split()
+    kind = words[0] if words else ""
+    value = words[1] if len(words) > 1 else ""
+    if kind == "Bearer":
+        return value
+    if kind == "Basic":
+        try:
+            return base64.b64decode(value + "=" * (-len(value) % 4)).decode("utf-8", "replace").split(":")[0]
+        except ValueError:
+            return ""
+    raise BridgeError(f"Unknown authorization type '{kind}'")
+
+
+def hub_bridge(app: App, authorization: Optional[str], params: Dict[str, Any]) -> Any:
+    """``/api/conat/hub``: an account key's call to the hub API."""
+    account_id = (account_from_key(app.store, api_key_from(authorization)) or {}).get("account_id")
+    if not account_id:
+        raise BridgeError(MUST_SIGN_IN)
+    name = params.get("name")
+    return _with_timeout(
+        lambda: call_hub(app, account_id, name, params.get("args", [])),
+        params.get("timeout"),
+        f"hub.account.{account_id}.api",
+        name,
+    )
+
+
+def project_bridge(app: App, authorization: Optional[str], params: Dict[str, Any]) -> Any:
+    """``/api/conat/project``: a collaborator's (or project key's) call to a project's API."""
+    identity = account_from_key(app.store, api_key_from(authorization)) or {}
+    account_id, key_project_id = identity.get("account_id"), identity.get("project_id")
+    if not account_id and not key_project_id:
+        raise BridgeError("must sign in as project or account")
+    project_id = params["project_id"] if "project_id" in params else key_project_id
+    if not project_id:
+        raise BridgeError("must specify project_id or use project-specific api key")
+    if key_project_id and key_project_id != project_id:
+        raise BridgeError("project specific api key must match requested project")
+    if account_id and not is_collaborator(app.store, account_id, project_id):
+        raise BridgeError("user must be a collaborator on the project")
+    name, args = params.get("name"), params.get("args", [])
+    subject = f"project.{project_id}.{params.get('compute_server_id') or 0}.api.-"
+    try:
+        app.projects.touch(project_id, account_id)
+    except JsError as err:
+        raise BridgeError(f"{err.message} - callHub: subject='{subject}', name='{js_str(name)}', code='undefined' ")
+    if name == "system.test":
+        first = args[0] if isinstance(args, list) and args and isinstance(args[0], dict) else {}
+        args = [dict(first, project_id=project_id)]
+    if params.get("compute_server_id"):
+        # No compute server answers on the stand-in: the request waits for its timeout, as in CoCalc.
+        return _with_timeout(None, params.get("timeout"), subject, name)
+    return _with_timeout(lambda: call_project(app, project_id, name, args), params.get("timeout"), subject, name)
+
+
+# ---------------------------------------------------------------------------- HTTP
+
+
+class _Handler(http.server.BaseHTTPRequestHandler):
+    server: "StandinServer"
+    protocol_version = "HTTP/1.1"
+    server_version = "cocalc-standin"
+
+    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 (the base class's name)
+        if self.server.verbose:
+            super().log_message(format, *args)
+
+    def _send(self, status: int, body: str, content_type: str) -> None:
+        data = body.encode("utf-8")
+        self.send_response(status)
+        self.send_header("Content-Type", content_type)
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def _bridge(self, params: Dict[str, Any]) -> None:
+        bridges = {"/api/conat/hub": hub_bridge, "/api/conat/project": project_bridge}
+        bridge = bridges[self.path.split("?")[0]]
+        try:
+            answer = bridge(self.server.app, self.headers.get("Authorization"), params)
+        except BridgeError as err:
+            answer = {"error": str(err)}
+        except JsError as err:
+            answer = {"error": err.message}
+        except Exception as err:  # a bug in the stand-in: say so, keep serving
+            traceback.print_exc(file=sys.stderr)
+            answer = {"error": f"stand-in internal error: {type(err).__name__}: {err}"}
+        self._send(200, dumps(answer), "application/json; charset=utf-8")
+
+    def _route(self) -> Optional[str]:
+        path = self.path.split("?")[0]
+        return path if path in ("/api/conat/hub", "/api/conat/project", "/healthcheck") else None
+
+    def do_GET(self) -> None:  # noqa: N802 (http.server's name)
+        route = self._route()
+        if route == "/healthcheck":
+            healthy, report = self.server.healthcheck()
+            self._send(200 if healthy else 404, report, "text/plain; charset=utf-8")
+        elif route is None:
+            self._send(404, "Not Found", "text/plain; charset=utf-8")
+        else:
+            self._bridge({})  # CoCalc reads parameters only from POST bodies
+
+    def do_POST(self) -> None:  # noqa: N802 (http.server's name)
+        length = int(self.headers.get("Content-Length") or 0)
+        raw = self.rfile.read(length) if length else b""
+        if self._route() in (None, "/healthcheck"):
+            self._send(404, "Not Found", "text/plain; charset=utf-8")
+            return
+        try:
+            params = json.loads(raw.decode("utf-8")) if raw.strip() else {}
+        except ValueError:
+            self._send(400, "Invalid JSON", "text/plain; charset=utf-8")
+            return
+        self._bridge(params if isinstance(params, dict) else {})
+
+
+class StandinServer(http.server.ThreadingHTTPServer):
+    """A threaded HTTP server on 127.0.0.1 serving :class:`App`."""
+
+    daemon_threads = True
+    allow_reuse_address = True
+
+    def __init__(self, app: App, port: int = 0, verbose: bool = False):
+        super().__init__(("127.0.0.1", port), _Handler)
+        self.app = app
+        self.verbose = verbose
+        self.started = time.monotonic()
+        self._thread: Optional[threading.Thread] = None
+
+    @property
+    def url(self) -> str:
+        """``http://127.0.0.1:<port>``."""
+        return f"http://127.0.0.1:{self.server_address[1]}"
+
+    def healthcheck(self) -> Tuple[bool, str]:
+        """CoCalc's health report (concurrency, uptime, database connectivity) and whether all is well."""
+        uptime = int(time.monotonic() - self.started)
+        lines: List[Tuple[str, bool]] = [
+            ("concurrent 0 < 500", True),
+            (f"uptime {uptime // 3600}h{uptime // 60 % 60}m{uptime % 60}s – no self-termination", True),
+        ]
+        try:
+            self.app.store.query("SELECT 1")
+            lines.append(("no DB connection problems", True))
+        except Exception as err:  # any failure means the database is unreachable
+            lines.append((f"DB problems: {err}", False))
+        report = "healthchecks:\n" + "".join(f"{text} – {'OK' if ok else 'FAIL'}\n" for text, ok in lines)
+        return all(ok for _, ok in lines), report
+
+    def start(self) -> "StandinServer":
+        """Serve in a background thread."""
+        self._thread = threading.Thread(target=self.serve_forever, name="standin-http", daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        """Stop serving and close the socket."""
+        if self._thread is not None:
+            self.shutdown()
+            self._thread.join()
+            self._thread = None
+        self.server_close()
