@@ -1,0 +1,48 @@
+"""``python -m cocalc_api_tests [run] [unittest args]``: run the suite.
+
+The configuration, the cleanup database and the key are checked before any test
+runs; a problem there is reported as one paragraph with exit status 2.  Extra
+arguments go to unittest (``-v``, ``-k PATTERN``, ``-f``, test names such as
+``cocalc_api_tests.test_org``); with no test names the whole package runs.
+"""
+import sys
+import unittest
+from typing import List, Optional
+
+from .errors import CoCalcError
+from .session import get_session
+
+PACKAGE = "cocalc_api_tests"
+
+
+def run(args: List[str]) -> int:
+    """Build the session (failing early and clearly), then run the suite with unittest."""
+    try:
+        get_session()
+    except CoCalcError as err:
+        print(f"cocalc-api-tests: {err}", file=sys.stderr)
+        return 2
+    has_names = any(not a.startswith("-") and not _is_option_value(args, i) for i, a in enumerate(args))
+    argv = [f"python -m {PACKAGE}"] + args + ([] if has_names else [PACKAGE])
+    program = unittest.main(module=None, argv=argv, exit=False)
+    result = program.result
+    return 0 if result.wasSuccessful() and result.testsRun > 0 else 1
+
+
+def _is_option_value(args: List[str], index: int) -> bool:
+    return index > 0 and args[index - 1] in ("-k",)
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    """Command-line entry point; returns the exit status."""
+    args = list(sys.argv[1:] if argv is None else argv)
+    if args and args[0] == "run":
+        args = args[1:]
+    if args and args[0] in ("-h", "--help"):
+        print(__doc__.strip())
+        return 0
+    return run(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
