@@ -4,18 +4,20 @@ The configuration, the cleanup database and the key are checked before any test
 runs; a problem there is reported as one paragraph with exit status 2.  Extra
 arguments go to unittest (``-v``, ``-k PATTERN``, ``-f``, test names such as
 ``cocalc_api_tests.test_org``); with no test names the whole package runs.
+``--junit-xml FILE`` also writes a JUnit XML report of the run.
 """
 import sys
 import unittest
 from typing import List, Optional
 
 from .errors import CoCalcError
+from .junit import JUnitResult, write_junit_xml
 from .session import get_session
 
 PACKAGE = "cocalc_api_tests"
 
 
-def run(args: List[str]) -> int:
+def run(args: List[str], junit_xml: Optional[str] = None) -> int:
     """Build the session (failing early and clearly), then run the suite with unittest."""
     try:
         get_session()
@@ -24,8 +26,11 @@ def run(args: List[str]) -> int:
         return 2
     has_names = any(not a.startswith("-") and not _is_option_value(args, i) for i, a in enumerate(args))
     argv = [f"python -m {PACKAGE}"] + args + ([] if has_names else [PACKAGE])
-    program = unittest.main(module=None, argv=argv, exit=False)
+    runner = unittest.TextTestRunner(resultclass=JUnitResult)
+    program = unittest.main(module=None, argv=argv, exit=False, testRunner=runner)
     result = program.result
+    if junit_xml:
+        write_junit_xml(result, junit_xml)
     return 0 if result.wasSuccessful() and result.testsRun > 0 else 1
 
 
@@ -41,7 +46,15 @@ def main(argv: Optional[List[str]] = None) -> int:
     if args and args[0] in ("-h", "--help"):
         print(__doc__.strip())
         return 0
-    return run(args)
+    junit_xml = None
+    if "--junit-xml" in args:
+        at = args.index("--junit-xml")
+        if at + 1 >= len(args):
+            print("cocalc-api-tests: --junit-xml needs a file name.", file=sys.stderr)
+            return 2
+        junit_xml = args[at + 1]
+        del args[at:at + 2]
+    return run(args, junit_xml)
 
 
 if __name__ == "__main__":

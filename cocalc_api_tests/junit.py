@@ -1,0 +1,95 @@
+"""JUnit XML reports of a unittest run, with the standard library only.
+
+>>> runner = unittest.TextTestRunner(resultclass=JUnitResult)
+>>> result = runner.run(suite)
+>>> write_junit_xml(result, "report.xml")
+
+The file holds one ``<testsuite>`` with a ``<testcase classname name time>`` per
+test and ``<failure>``, ``<error>`` or ``<skipped>`` children carrying the message
+(and the traceback as text), the shape GitHub Actions, GitLab and Jenkins read.
+"""
+import time
+import unittest
+import xml.etree.ElementTree as ET
+from typing import Dict, List, Optional, Tuple
+
+
+class JUnitResult(unittest.TextTestResult):
+    """A text result that also records each test's time and outcome."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.cases: List[Tuple[unittest.TestCase, float, Optional[Tuple[str, str, str]]]] = []
+        self._started: Dict[str, float] = {}
+        self._outcome: Dict[str, Tuple[str, str, str]] = {}
+
+    def startTest(self, test: unittest.TestCase) -> None:
+        self._started[test.id()] = time.perf_counter()
+        super().startTest(test)
+
+    def stopTest(self, test: unittest.TestCase) -> None:
+        super().stopTest(test)
+        elapsed = time.perf_counter() - self._started.pop(test.id(), time.perf_counter())
+        self.cases.append((test, elapsed, self._outcome.pop(test.id(), None)))
+
+    def _note(self, test: unittest.TestCase, kind: str, message: str, detail: str) -> None:
+        if test.id() in self._started:
+            self._outcome.setdefault(test.id(), (kind, message, detail))
+        else:  # a class or module fixture failed: report it as a case of its own
+            self.cases.append((test, 0.0, (kind, message, detail)))
+
+    def addFailure(self, test, err) -> None:
+        super().addFailure(test, err)
+        self._note(test, "failure", _first_line(err[1]), self.failures[-1][1])
+
+    def addError(self, test, err) -> None:
+        super().addError(test, err)
+        self._note(test, "error", f"{err[0].__name__}: {_first_line(err[1])}", self.errors[-1][1])
+
+    def addSkip(self, test, reason: str) -> None:
+        super().addSkip(test, reason)
+        self._note(test, "skipped", reason, "")
+
+    def addSubTest(self, test, subtest, err) -> None:
+        super().addSubTest(test, subtest, err)
+        if err is not None:
+            kind = "failure" if issubclass(err[0], test.failureException) else "error"
+            detail = (self.failures if kind == "failure" else self.errors)[-1][1]
+            self._note(test, kind, f"{subtest.id()}: {_first_line(err[1])}", detail)
+
+
+def _first_line(error: BaseException) -> str:
+    text = str(error).strip()
+    return text.splitlines()[0] if text else type(error).__name__
+
+
+def _split_id(test: unittest.TestCase) -> Tuple[str, str]:
+    full = test.id()
+    if "." in full and not full.endswith(")"):
+        classname, name = full.rsplit(".", 1)
+        return classname, name
+    return type(test).__module__ + "." + type(test).__name__, str(test)
+
+
+def write_junit_xml(result: JUnitResult, path: str, suite_name: str = "cocalc_api_tests") -> None:
+    """Write *result* to *path* as JUnit XML."""
+    suite = ET.Element("testsuite", name=suite_name)
+    counts = {"failure": 0, "error": 0, "skipped": 0}
+    total = 0.0
+    for test, elapsed, outcome in result.cases:
+        classname, name = _split_id(test)
+        case = ET.SubElement(suite, "testcase", classname=classname, name=name, time=f"{elapsed:.3f}")
+        total += elapsed
+        if outcome is not None:
+            kind, message, detail = outcome
+            counts[kind] += 1
+            child = ET.SubElement(case, kind, message=message)
+            if kind != "skipped":
+                child.set("type", kind)
+                child.text = detail
+    suite.set("tests", str(len(result.cases)))
+    suite.set("failures", str(counts["failure"]))
+    suite.set("errors", str(counts["error"]))
+    suite.set("skipped", str(counts["skipped"]))
+    suite.set("time", f"{total:.3f}")
+    ET.ElementTree(suite).write(path, encoding="utf-8", xml_declaration=True)
