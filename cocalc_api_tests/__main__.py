@@ -26,12 +26,15 @@ def run(args: List[str], junit_xml: Optional[str] = None) -> int:
         return 2
     has_names = any(not a.startswith("-") and not _is_option_value(args, i) for i, a in enumerate(args))
     argv = [f"python -m {PACKAGE}"] + args + ([] if has_names else [PACKAGE])
-    runner = unittest.TextTestRunner(resultclass=JUnitResult)
-    program = unittest.main(module=None, argv=argv, exit=False, testRunner=runner)
+    program = unittest.main(module=None, argv=argv, exit=False, testRunner=_Runner)
     result = program.result
     if junit_xml:
         write_junit_xml(result, junit_xml)
     return 0 if result.wasSuccessful() and result.testsRun > 0 else 1
+
+
+class _Runner(unittest.TextTestRunner):
+    resultclass = JUnitResult
 
 
 def _is_option_value(args: List[str], index: int) -> bool:

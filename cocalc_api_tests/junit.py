@@ -40,11 +40,11 @@ class JUnitResult(unittest.TextTestResult):
 
     def addFailure(self, test, err) -> None:
         super().addFailure(test, err)
-        self._note(test, "failure", _first_line(err[1]), self.failures[-1][1])
+        self._note(test, "failure", _message(err[1]), self.failures[-1][1])
 
     def addError(self, test, err) -> None:
         super().addError(test, err)
-        self._note(test, "error", f"{err[0].__name__}: {_first_line(err[1])}", self.errors[-1][1])
+        self._note(test, "error", f"{err[0].__name__}: {_message(err[1])}", self.errors[-1][1])
 
     def addSkip(self, test, reason: str) -> None:
         super().addSkip(test, reason)
@@ -55,12 +55,13 @@ class JUnitResult(unittest.TextTestResult):
         if err is not None:
             kind = "failure" if issubclass(err[0], test.failureException) else "error"
             detail = (self.failures if kind == "failure" else self.errors)[-1][1]
-            self._note(test, kind, f"{subtest.id()}: {_first_line(err[1])}", detail)
+            self._note(test, kind, f"{subtest.id()}: {_message(err[1])}", detail)
 
 
-def _first_line(error: BaseException) -> str:
-    text = str(error).strip()
-    return text.splitlines()[0] if text else type(error).__name__
+def _message(error: BaseException, limit: int = 1000) -> str:
+    """The error's text on one line, at most *limit* characters."""
+    text = " ".join(str(error).split()) or type(error).__name__
+    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 def _split_id(test: unittest.TestCase) -> Tuple[str, str]:

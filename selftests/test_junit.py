@@ -1,0 +1,74 @@
+"""The JUnit XML report carries failures, errors and skips with their messages."""
+import io
+import os
+import tempfile
+import unittest
+import xml.etree.ElementTree as ET
+
+from cocalc_api_tests.junit import JUnitResult, write_junit_xml
+
+
+def _sample_case() -> type:
+    """A TestCase with one outcome of each kind (made here, so discovery does not collect it)."""
+
+    class _Sample(unittest.TestCase):
+        def test_passes(self):
+            self.assertEqual(1 + 1, 2)
+
+        def test_fails(self):
+            self.assertEqual("left", "right", "values differ")
+
+        def test_errors(self):
+            raise KeyError("missing-key")
+
+        @unittest.skip("not on this server")
+        def test_skipped(self):
+            pass
+
+        def test_subtest_fails(self):
+            for n in (1, 2):
+                with self.subTest(n=n):
+                    self.assertEqual(n, 1)
+
+    return _Sample
+
+
+class JUnitXmlTest(unittest.TestCase):
+    def setUp(self):
+        suite = unittest.TestLoader().loadTestsFromTestCase(_sample_case())
+        runner = unittest.TextTestRunner(stream=io.StringIO(), resultclass=JUnitResult)
+        self.result = runner.run(suite)
+        fd, self.path = tempfile.mkstemp(suffix=".xml")
+        os.close(fd)
+        self.addCleanup(os.unlink, self.path)
+        write_junit_xml(self.result, self.path)
+        self.root = ET.parse(self.path).getroot()
+        self.cases = {c.get("name"): c for c in self.root.iter("testcase")}
+
+    def test_counts_on_the_suite(self):
+        self.assertEqual(self.root.tag, "testsuite")
+        self.assertEqual(
+            {k: self.root.get(k) for k in ("tests", "failures", "errors", "skipped")},
+            {"tests": "5", "failures": "2", "errors": "1", "skipped": "1"},
+        )
+
+    def test_each_case_has_classname_name_and_time(self):
+        self.assertEqual(set(self.cases), {"test_passes", "test_fails", "test_errors", "test_skipped", "test_subtest_fails"})
+        for name, case in self.cases.items():
+            with self.subTest(name=name):
+                self.assertTrue(case.get("classname").endswith("_Sample"))
+                self.assertGreaterEqual(float(case.get("time")), 0.0)
+        self.assertEqual(list(self.cases["test_passes"]), [])
+
+    def test_failure_error_and_skip_carry_their_messages(self):
+        failure = self.cases["test_fails"].find("failure")
+        self.assertIn("values differ", failure.get("message"))
+        self.assertIn("AssertionError", failure.text)
+        error = self.cases["test_errors"].find("error")
+        self.assertEqual(error.get("message"), "KeyError: 'missing-key'")
+        self.assertEqual(self.cases["test_skipped"].find("skipped").get("message"), "not on this server")
+        self.assertIn("n=2", self.cases["test_subtest_fails"].find("failure").get("message"))
+
+
+if __name__ == "__main__":
+    unittest.main()
