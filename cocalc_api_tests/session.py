@@ -22,7 +22,8 @@ from typing import Any, Callable, Optional, TypeVar
 from .client import Hub, Project
 from .config import Config
 from .errors import CoCalcAPIError, CoCalcConnectionError, CoCalcError
-from .tracking import Tracker
+from .ledger import Ledger
+from .tracking import Resource, Tracker
 
 T = TypeVar("T")
 
@@ -74,7 +75,8 @@ class Session:
         self.config = config
         self.run_id = uuid.uuid4().hex[:8]
         self.hub = Hub(config.api_key, config.host)
-        self.tracker = Tracker()
+        self.ledger: Optional[Ledger] = None
+        self.tracker = Tracker(on_add=self._record)
         factory = cleaner_factory or Cleaner
         self.cleaner = factory(config, self.hub, self.tracker)
         if config.cleanup:
@@ -89,9 +91,16 @@ class Session:
         self.account_id: Optional[str] = self.scope.get("account_id")
         self.key_project_id: Optional[str] = self.scope.get("project_id")
         self.cleaner.protect(account_ids=[self.account_id], project_ids=[config.project_id])
+        if config.cleanup:
+            self.ledger = Ledger.for_run(config, self.run_id)
+            self.ledger.protect(account_ids=[self.account_id], project_ids=[config.project_id])
         self._project_lock = threading.Lock()
         self._project_id: Optional[str] = config.project_id
         self._project: Optional[Project] = None
+
+    def _record(self, resource: Resource) -> None:
+        if self.ledger is not None:
+            self.ledger.record(resource)
 
     # -- the key ------------------------------------------------------------------
 
@@ -177,9 +186,11 @@ class Session:
     # -- the end ------------------------------------------------------------------
 
     def close(self) -> None:
-        """Run the cleaner (once) and close the HTTP connections."""
+        """Run the cleaner (once), drop the ledger if it finished, close the HTTP connections."""
         try:
-            self.cleaner.run()
+            report = self.cleaner.run()
+            if self.ledger and report is not None and report.complete:
+                self.ledger.finish()
         finally:
             self.hub.close()
             if self._project is not None:

@@ -1,0 +1,120 @@
+"""A crash-safe, per-run record of tracked resources, on disk.
+
+Each run writes ``run-<time>-<run id>.jsonl`` in the ledger directory
+(``COCALC_TESTS_LEDGER_DIR``, default ``$XDG_STATE_HOME/cocalc-api-tests`` or
+``~/.local/state/cocalc-api-tests``).  The first line describes the run (server,
+database target, never a key or password); every tracked resource is appended,
+flushed and fsynced before the test that created it goes on; ``protect`` lines
+name what must never be deleted.  A run whose cleanup finished deletes its
+ledger, so a ledger left behind belongs to a run that was killed, and
+``python -m cocalc_api_tests cleanup --ledger FILE`` finishes its work.
+"""
+import glob
+import json
+import os
+import threading
+import time
+from typing import Any, Dict, Iterable, List, Optional
+
+from .config import Config
+from .tracking import Resource, Tracker
+
+
+def ledger_dir(environ: Optional[Dict[str, str]] = None) -> str:
+    """Where ledgers live."""
+    env = os.environ if environ is None else environ
+    explicit = env.get("COCALC_TESTS_LEDGER_DIR", "").strip()
+    if explicit:
+        return explicit
+    state = env.get("XDG_STATE_HOME", "").strip() or os.path.join(os.path.expanduser("~"), ".local", "state")
+    return os.path.join(state, "cocalc-api-tests")
+
+
+def leftover_ledgers(directory: str) -> List[str]:
+    """Ledgers of runs that did not finish their cleanup, oldest first."""
+    return sorted(glob.glob(os.path.join(directory, "run-*.jsonl")))
+
+
+class Ledger:
+    """Append-only JSON-lines file for one run."""
+
+    def __init__(self, path: str, config: Config, run_id: str):
+        self.path = path
+        self._lock = threading.Lock()
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        self._append(
+            {
+                "type": "run",
+                "run_id": run_id,
+                "started": time.time(),
+                "pid": os.getpid(),
+                "host": config.host,
+                "database": config.describe_database(),
+            }
+        )
+
+    @classmethod
+    def for_run(cls, config: Config, run_id: str, directory: Optional[str] = None) -> "Ledger":
+        """A new ledger for *run_id* in *directory* (default :func:`ledger_dir`)."""
+        name = f"run-{time.strftime('%Y%m%dT%H%M%S')}-{run_id}.jsonl"
+        return cls(os.path.join(directory or ledger_dir(), name), config, run_id)
+
+    def _append(self, record: Dict[str, Any]) -> None:
+        line = json.dumps(record, sort_keys=True) + "\n"
+        with self._lock:
+            fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+            try:
+                os.write(fd, line.encode("utf-8"))
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+
+    def record(self, resource: Resource) -> None:
+        """Write *resource* to disk (the tracker's ``on_add`` hook)."""
+        self._append({"type": "resource", "kind": resource.kind, "id": resource.id, "extra": resource.extra})
+
+    def protect(self, account_ids: Iterable[Optional[str]] = (), project_ids: Iterable[Optional[str]] = ()) -> None:
+        """Write the ids that the cleaner must never delete."""
+        self._append(
+            {
+                "type": "protect",
+                "account_ids": [a for a in account_ids if a],
+                "project_ids": [p for p in project_ids if p],
+            }
+        )
+
+    def finish(self) -> None:
+        """The run's cleanup completed: remove the ledger."""
+        try:
+            os.unlink(self.path)
+        except FileNotFoundError:
+            pass
+
+
+class LedgerContents:
+    """What a ledger file says: the run, its resources and its protected ids."""
+
+    def __init__(self, path: str):
+        self.path = path
+        self.run: Dict[str, Any] = {}
+        self.tracker = Tracker()
+        self.protected_accounts: List[str] = []
+        self.protected_projects: List[str] = []
+        with open(path, encoding="utf-8") as fh:
+            for number, line in enumerate(fh, 1):
+                if not line.strip():
+                    continue
+                try:
+                    record = json.loads(line)
+                except ValueError:
+                    if line.endswith("\n"):
+                        raise ValueError(f"{path}:{number} is not a JSON line") from None
+                    continue  # a line cut short by a crash
+                kind = record.get("type")
+                if kind == "run":
+                    self.run = record
+                elif kind == "resource":
+                    self.tracker.add(record["kind"], record["id"], **record.get("extra", {}))
+                elif kind == "protect":
+                    self.protected_accounts += record.get("account_ids", [])
+                    self.protected_projects += record.get("project_ids", [])
