@@ -6,12 +6,14 @@ arguments go to unittest (``-v``, ``-k PATTERN``, ``-f``, test names such as
 ``cocalc_api_tests.test_org``); with no test names the whole package runs.
 ``--junit-xml FILE`` also writes a JUnit XML report of the run.
 """
+import signal
 import sys
 import unittest
 from typing import List, Optional
 
 from .errors import CoCalcError
 from .junit import JUnitResult, write_junit_xml
+from .ledger import leftover_ledgers, ledger_dir
 from .session import get_session
 
 PACKAGE = "cocalc_api_tests"
@@ -19,6 +21,12 @@ PACKAGE = "cocalc_api_tests"
 
 def run(args: List[str], junit_xml: Optional[str] = None) -> int:
     """Build the session (failing early and clearly), then run the suite with unittest."""
+    for path in leftover_ledgers(ledger_dir()):
+        print(
+            f"cocalc-api-tests: WARNING: {path} is the ledger of an interrupted run whose resources "
+            f"may still be on the server; finish it with `python -m {PACKAGE} cleanup --ledger {path}`.",
+            file=sys.stderr,
+        )
     try:
         get_session()
     except CoCalcError as err:
@@ -26,11 +34,23 @@ def run(args: List[str], junit_xml: Optional[str] = None) -> int:
         return 2
     has_names = any(not a.startswith("-") and not _is_option_value(args, i) for i, a in enumerate(args))
     argv = [f"python -m {PACKAGE}"] + args + ([] if has_names else [PACKAGE])
-    program = unittest.main(module=None, argv=argv, exit=False, testRunner=_Runner)
+    previous = signal.signal(signal.SIGTERM, _interrupt)
+    try:
+        program = unittest.main(module=None, argv=argv, exit=False, testRunner=_Runner)
+    except KeyboardInterrupt:
+        print("\ncocalc-api-tests: interrupted; cleaning up what the run created.", file=sys.stderr)
+        return 130
+    finally:
+        signal.signal(signal.SIGTERM, previous)
     result = program.result
     if junit_xml:
         write_junit_xml(result, junit_xml)
     return 0 if result.wasSuccessful() and result.testsRun > 0 else 1
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    """SIGTERM ends the run like Ctrl-C does, so the cleaner still runs at exit."""
+    raise KeyboardInterrupt
 
 
 class _Runner(unittest.TextTestRunner):

@@ -31,8 +31,28 @@ def ledger_dir(environ: Optional[Dict[str, str]] = None) -> str:
 
 
 def leftover_ledgers(directory: str) -> List[str]:
-    """Ledgers of runs that did not finish their cleanup, oldest first."""
-    return sorted(glob.glob(os.path.join(directory, "run-*.jsonl")))
+    """Ledgers of runs that ended without finishing their cleanup, oldest first.
+
+    A ledger whose process is still alive belongs to a run going on now and is left out.
+    """
+    return [path for path in sorted(glob.glob(os.path.join(directory, "run-*.jsonl"))) if not _owner_alive(path)]
+
+
+def _owner_alive(path: str) -> bool:
+    try:
+        with open(path, encoding="utf-8") as fh:
+            pid = int(json.loads(fh.readline()).get("pid", 0))
+    except (OSError, ValueError, AttributeError):
+        return False
+    if pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 class Ledger:
