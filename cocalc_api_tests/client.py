@@ -17,7 +17,7 @@ is HTTP 200; a failure is ``{"error": "..."}``, raised here as
 Method names follow CoCalc's own Python client (``hub.org.create_user``); the
 remote name of each method is in :func:`remote_calls`.
 """
-from typing import Any, Callable, Dict, List, Optional, Sequence, Union
+from typing import Any, Callable, Dict, List, Optional, Sequence, TypedDict, Union
 
 import requests
 
@@ -31,6 +31,13 @@ DEFAULT_HTTP_TIMEOUT = 120.0
 JUPYTER_TIMEOUT = 90
 
 Json = Any
+
+
+class OrgToken(TypedDict):
+    """What ``org.createToken`` answers: a temporary sign-in token and its URL."""
+
+    token: str
+    url: str
 
 
 def remote(name: str) -> Callable[[Callable], Callable]:
@@ -374,7 +381,7 @@ class Organizations(_Group):
         )
 
     @remote("org.createToken")
-    def create_token(self, user: str) -> Dict[str, str]:
+    def create_token(self, user: str) -> OrgToken:
         """A temporary sign-in token for *user*: ``{"token", "url"}`` (not an API key)."""
         return self._call("org.createToken", {"user": user})
 

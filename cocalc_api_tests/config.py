@@ -46,6 +46,12 @@ def parse_bool(name: str, value: Optional[str], default: bool) -> bool:
     )
 
 
+def ci_from_env(environ: Optional[Mapping[str, str]] = None) -> bool:
+    """``CI`` as the suite reads it: true, 1 or yes (any case) means a CI machine."""
+    env = os.environ if environ is None else environ
+    return env.get("CI", "").strip().lower() in _TRUE
+
+
 @dataclass(frozen=True)
 class Config:
     """Everything the suite reads from the environment, immutable once built.
@@ -102,7 +108,7 @@ class Config:
             host=host,
             project_id=project_id,
             cleanup=parse_bool("COCALC_TESTS_CLEANUP", env.get("COCALC_TESTS_CLEANUP"), True),
-            ci=env.get("CI", "").strip().lower() in _TRUE,
+            ci=ci_from_env(env),
             pghost=env.get("PGHOST", "").strip() or None,
             pguser=env.get("PGUSER", "").strip() or "smc",
             pgdatabase=env.get("PGDATABASE", "").strip() or "smc",

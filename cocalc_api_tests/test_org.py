@@ -1,0 +1,202 @@
+"""Organizations: site-admin access, CRUD, members and admins, sign-in tokens, messages.
+
+Every organization, account and message these tests create is tracked, so the
+cleaner removes them (and the accounts' first projects) when the run ends.
+"""
+import uuid
+from typing import Any, Dict, List
+
+from .client import Hub, Organizations, remote_calls
+from .session import get_session
+from .support import BAD_KEY_ERROR, ORG_CALLS, APITestCase, remote_name
+
+
+def setUpModule() -> None:
+    get_session()
+
+
+class OrgTestCase(APITestCase):
+    """Helpers for organization tests."""
+
+    def new_org(self, prefix: str = "org") -> str:
+        """A new tracked organization; its name."""
+        name = self.unique_name(prefix)
+        self.call(self.create_tracked_org, name)
+        return name
+
+    def new_member(self, org_name: str, first: str = "Test", last: str = "Member") -> str:
+        """A new tracked account inside *org_name*; its id."""
+        return self.call(self.create_tracked_user, org_name, email=self.unique_email("member"), firstName=first, lastName=last)
+
+    def members(self, org_name: str) -> Dict[str, Dict[str, Any]]:
+        """``org.getUsers`` as a mapping from account id to row."""
+        return {row["account_id"]: row for row in self.call(self.hub.org.get_users, org_name)}
+
+    def admins(self, org_name: str) -> List[str]:
+        """The organization's ``admin_account_ids`` (CoCalc may answer null)."""
+        return self.call(self.hub.org.get, org_name).get("admin_account_ids") or []
+
+    def sent_message(self, subject: str) -> Dict[str, Any]:
+        """Wait for the message with *subject* among the caller's sent messages; track and return it."""
+        sent = self.poll_call(
+            self.hub.messages.get,
+            type="sent",
+            limit=50,
+            accept=lambda rows: any(m.get("subject") == subject for m in rows),
+            what=f"message {subject!r} among the sender's sent messages",
+        )
+        message = next(m for m in sent if m.get("subject") == subject)
+        self.track_message(message["id"])
+        return message
+
+
+class TestAdminPrivileges(OrgTestCase):
+    def test_key_is_site_admin(self) -> None:
+        orgs = self.call(self.hub.org.get_all)
+        self.assertIsInstance(orgs, list, f"org.getAll answered {orgs!r}")
+
+
+class TestOrgAPI(OrgTestCase):
+    def test_org_api_reachable(self) -> None:
+        self.assertIsInstance(self.hub.org, Organizations)
+        self.assertCallFails(self.hub.org.get, f"no-such-org-{uuid.uuid4().hex[:12]}", contains="Error: no org named")
+
+    def test_org_api_complete(self) -> None:
+        table = remote_calls(self.hub)
+        for name in ORG_CALLS:
+            with self.subTest(call=name):
+                self.assertTrue(callable(table.get(name)), f"the hub client has no method for {name}")
+
+
+class TestOrgCRUD(OrgTestCase):
+    def test_get_all_rows_carry_names(self) -> None:
+        name = self.new_org()
+        orgs = self.call(self.hub.org.get_all)
+        for row in orgs:
+            self.assertIsInstance(row.get("name"), str, f"org.getAll row without a name: {row!r}")
+        self.assertIn(name, [row["name"] for row in orgs])
+
+    def test_create_get_set(self) -> None:
+        name = self.new_org()
+        fresh = self.call(self.hub.org.get, name)
+        self.assertEqual(fresh.get("name"), name)
+        self.assertIsNone(fresh.get("title"), f"a new org.get answered {fresh!r}")
+        values = {
+            "title": "Test Organization",
+            "description": "Made by cocalc-api-tests",
+            "email_address": "org@test.local",
+            "link": "https://example.com/org",
+        }
+        self.assertIsNone(self.call(self.hub.org.set, name, **values))
+        after = self.call(self.hub.org.get, name)
+        self.assertEqual({k: after.get(k) for k in values}, values)
+
+
+class TestOrgMembers(OrgTestCase):
+    def test_new_org_has_no_users(self) -> None:
+        self.assertEqual(self.call(self.hub.org.get_users, self.new_org()), [])
+
+    def test_created_user_is_listed(self) -> None:
+        name = self.new_org()
+        email = self.unique_email("listed")
+        account_id = self.call(self.create_tracked_user, name, email=email, firstName="Listed", lastName="User")
+        row = self.members(name).get(account_id)
+        self.assertIsNotNone(row, f"org.getUsers({name!r}) does not list {account_id}")
+        self.assertEqual((row["email_address"], row["first_name"], row["last_name"]), (email, "Listed", "User"))
+
+    def test_promote_and_demote(self) -> None:
+        name = self.new_org()
+        account_id = self.new_member(name)
+        self.assertIsNone(self.call(self.hub.org.add_admin, name, account_id))
+        self.assertIn(account_id, self.admins(name))
+        self.assertIsNone(self.call(self.hub.org.remove_admin, name, account_id))
+        self.assertNotIn(account_id, self.admins(name))
+        self.assertIn(account_id, self.members(name), "demoting an admin removed the member")
+
+    def test_admin_workflows(self) -> None:
+        name, other = self.new_org("org-a"), self.new_org("org-b")
+        with self.subTest(workflow="member of the same organization"):
+            local = self.new_member(name)
+            self.call(self.hub.org.add_admin, name, local)
+            self.assertIn(local, self.admins(name))
+        with self.subTest(workflow="member of another organization, moved first"):
+            outsider = self.new_member(other)
+            self.assertIsNone(self.call(self.hub.org.add_user, name, outsider))
+            self.assertIn(outsider, self.members(name))
+            self.assertNotIn(outsider, self.members(other))
+            self.call(self.hub.org.add_admin, name, outsider)
+            self.assertIn(outsider, self.admins(name))
+
+    def test_promoting_member_of_other_org_is_refused(self) -> None:
+        name, other = self.new_org("org-a"), self.new_org("org-b")
+        outsider = self.new_member(other)
+        self.assertCallFails(
+            self.hub.org.add_admin,
+            name,
+            outsider,
+            contains=f"Error: User '{outsider}' is already member of another organization",
+        )
+        self.assertNotIn(outsider, self.admins(name))
+
+
+class TestOrgTokens(OrgTestCase):
+    def test_create_and_expire_token(self) -> None:
+        account_id = self.new_member(self.new_org())
+        answer = self.call(self.hub.org.create_token, account_id)
+        token = answer.get("token")
+        self.assertIsInstance(token, str, f"org.createToken answered {answer!r}")
+        self.assertTrue(token)
+        self.assertTrue(answer.get("url", "").endswith(token), f"org.createToken answered {answer!r}")
+        as_key = Hub(token, self.session.config.host)
+        self.addCleanup(as_key.close)
+        self.assertCallFails(as_key.system.test, contains=BAD_KEY_ERROR)
+        self.assertIsNone(self.call(self.hub.org.expire_token, token))
+
+
+class TestOrgMessages(OrgTestCase):
+    @classmethod
+    def setUpClass(cls) -> None:
+        session = get_session()
+        cls.org_name = session.unique_name("org-msg")
+        session.create_org(cls.org_name)
+        cls.member_ids = {session.create_user(cls.org_name, firstName="Reader", lastName=str(n)) for n in range(2)}
+
+    def test_message_reaches_exactly_the_members(self) -> None:
+        subject = self.unique_name("subject")
+        self.assertIsNone(self.call(self.hub.org.message, self.org_name, subject, "Hello, members."))
+        message = self.sent_message(subject)
+        self.assertEqual(set(message.get("to_ids", [])), self.member_ids, f"sent message: {message!r}")
+        self.assertEqual(message.get("from_id"), self.session.account_id)
+
+    def test_markdown_message_keeps_its_body(self) -> None:
+        subject = self.unique_name("markdown")
+        body = "# Heading\n\n**bold**, _italic_, `code` and $x^2$\n\n- one\n- two\n\n[link](https://example.com)"
+        self.call(self.hub.org.message, self.org_name, subject, body)
+        message = self.sent_message(subject)
+        self.assertEqual(message.get("body"), body)
+        self.assertEqual(set(message.get("to_ids", [])), self.member_ids)
+
+
+class TestOrgLifecycle(OrgTestCase):
+    def test_full_lifecycle(self) -> None:
+        name = self.new_org("org-life")
+        self.call(self.hub.org.set, name, title="Lifecycle", description="full lifecycle")
+        first, second = self.new_member(name, "First"), self.new_member(name, "Second")
+        self.assertEqual(set(self.members(name)), {first, second})
+        self.call(self.hub.org.add_admin, name, first)
+        self.assertCallFails(self.hub.org.remove_user, name, first, contains="Error: admin cannot be removed from org")
+        self.call(self.hub.org.remove_admin, name, first)
+        self.assertIsNone(self.call(self.hub.org.remove_user, name, second))
+        self.assertEqual(set(self.members(name)), {first})
+        final = self.call(self.hub.org.get, name)
+        self.assertEqual((final.get("title"), final.get("description")), ("Lifecycle", "full lifecycle"))
+        self.assertEqual(final.get("admin_account_ids") or [], [])
+
+
+class TestProjectDeletionStillOffered(OrgTestCase):
+    def test_hub_still_deletes_projects(self) -> None:
+        self.assertEqual(remote_name(self.hub.projects.delete), "projects.deleteProject")
+        project_id = self.create_tracked_project(title=self.unique_name("org-del"))
+        self.assertIsNone(self.call(self.hub.projects.delete, project_id))
+        # CoCalc keeps deleted projects in the recent-projects table, flagged.
+        self.assertIs(self.project_row(project_id, "deleted", all=False).get("deleted"), True)
