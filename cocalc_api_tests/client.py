@@ -56,7 +56,7 @@ def _options(**values: Any) -> Dict[str, Any]:
 
 
 def _ms(seconds: Optional[float]) -> Optional[int]:
-    return None if seconds is None else int(seconds * 1000)
+    return None if seconds is None else round(seconds * 1000)
 
 
 class _Endpoint:
@@ -96,7 +96,7 @@ class _Endpoint:
         if response.status_code != 200:
             raise CoCalcConnectionError(
                 f"{name}: POST {self.url} answered HTTP {response.status_code}: "
-                f"{self._scrub(response.text[:200])}",
+                f"{self._scrub(response.text)[:200]}",
                 self.url,
             )
         try:
@@ -104,7 +104,7 @@ class _Endpoint:
         except ValueError:
             raise CoCalcConnectionError(
                 f"{name}: POST {self.url} answered with something that is not JSON: "
-                f"{self._scrub(response.text[:200])!r}",
+                f"{self._scrub(response.text)[:200]!r}",
                 self.url,
             ) from None
         if isinstance(answer, dict) and "error" in answer:

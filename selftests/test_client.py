@@ -1,0 +1,692 @@
+"""cocalc_api_tests.client against a real loopback HTTP server that records every request.
+
+The server (one per test class) answers each call from a table the test fills in
+(call name -> reply, or a function of the recorded request); calls not in the table
+get ``{"echo": <request body>}``.  The tests check what goes over the wire (path,
+auth header, JSON body, argument shapes, timeouts), how answers and failures come
+back, and that the API key never shows up in an error text or a ``repr``.
+"""
+import base64
+import inspect
+import json
+import secrets
+import socket
+import threading
+import unittest
+import uuid
+from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any, Callable, Dict, List, Optional, Tuple, Union
+
+from cocalc_api_tests.client import JUPYTER_TIMEOUT, Hub, Project, Projects, remote_calls
+from cocalc_api_tests.errors import CoCalcAPIError, CoCalcConnectionError, CoCalcError
+
+API_KEY = "sk-selftest-" + secrets.token_hex(16)
+#: The random part of the key: no stretch of it may appear in any error text.
+KEY_SECRET = API_KEY[len("sk-selftest-"):]
+#: A run of this many characters of KEY_SECRET in a text counts as a leak.
+LEAK_WINDOW = 12
+
+PROJECT_ID = str(uuid.uuid4())
+OTHER_PROJECT_ID = str(uuid.uuid4())
+ACCOUNT_ID = str(uuid.uuid4())
+OTHER_ACCOUNT_ID = str(uuid.uuid4())
+
+HUB_PATH = "/api/conat/hub"
+PROJECT_PATH = "/api/conat/project"
+
+#: (HTTP status, body, Content-Type)
+Reply = Tuple[int, bytes, str]
+
+
+@dataclass
+class Recorded:
+    """One request as the server received it."""
+
+    method: str
+    path: str
+    headers: Dict[str, str]
+    raw: bytes
+    body: Any  # the decoded JSON body, or None when it was not JSON
+
+    @property
+    def basic_credentials(self) -> str:
+        """The decoded ``user:password`` of an HTTP Basic Authorization header."""
+        scheme, _, token = self.headers.get("Authorization", "").partition(" ")
+        if scheme != "Basic":
+            raise AssertionError(f"Authorization is not HTTP Basic: {scheme!r}")
+        return base64.b64decode(token).decode("utf-8")
+
+    @property
+    def api_key(self) -> str:
+        """The user name of the Basic credentials, i.e. the API key the client sent."""
+        return self.basic_credentials.partition(":")[0]
+
+
+Responder = Union[Reply, Callable[[Recorded], Reply]]
+
+
+def json_reply(value: Any, status: int = 200) -> Reply:
+    """A JSON answer."""
+    return status, json.dumps(value).encode("utf-8"), "application/json"
+
+
+def text_reply(text: str, status: int = 200, content_type: str = "text/html") -> Reply:
+    """A non-JSON answer."""
+    return status, text.encode("utf-8"), content_type
+
+
+class RecordingServer(ThreadingHTTPServer):
+    """A loopback HTTP server that records requests and answers from a per-test table."""
+
+    daemon_threads = True
+
+    def __init__(self) -> None:
+        super().__init__(("127.0.0.1", 0), _RecordingHandler)
+        self._lock = threading.Lock()
+        self._requests: List[Recorded] = []
+        self.replies: Dict[str, Responder] = {}
+
+    @property
+    def base_url(self) -> str:
+        host, port = self.server_address[:2]
+        return f"http://{host}:{port}"
+
+    def reset(self) -> None:
+        """Forget recorded requests and programmed replies."""
+        with self._lock:
+            self._requests.clear()
+            self.replies.clear()
+
+    def requests(self) -> List[Recorded]:
+        """A copy of the requests received so far."""
+        with self._lock:
+            return list(self._requests)
+
+    def handle_recorded(self, request: Recorded) -> Reply:
+        """Record *request* and choose its reply."""
+        with self._lock:
+            self._requests.append(request)
+            name = request.body.get("name") if isinstance(request.body, dict) else None
+            responder = self.replies.get(name) if name is not None else None
+        if responder is None:
+            return json_reply({"echo": request.body})
+        return responder(request) if callable(responder) else responder
+
+
+class _RecordingHandler(BaseHTTPRequestHandler):
+    server: RecordingServer
+
+    def do_POST(self) -> None:  # noqa: N802 (http.server's naming)
+        raw = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        try:
+            body = json.loads(raw)
+        except ValueError:
+            body = None
+        request = Recorded(self.command, self.path, dict(self.headers.items()), raw, body)
+        status, payload, content_type = self.server.handle_recorded(request)
+        self.send_response(status)
+        self.send_header("Content-Type", content_type)
+        self.send_header("Content-Length", str(len(payload)))
+        self.end_headers()
+        self.wfile.write(payload)
+
+    do_GET = do_POST
+
+    def log_message(self, format: str, *args: Any) -> None:
+        """Keep the test output quiet."""
+
+
+def closed_port() -> int:
+    """A loopback TCP port that nothing listens on (bound, then released)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def leaked_fragment(text: str) -> Optional[str]:
+    """The key, or the first LEAK_WINDOW-long stretch of its random part, found in *text*; else None."""
+    if API_KEY in text:
+        return API_KEY
+    for start in range(len(KEY_SECRET) - LEAK_WINDOW + 1):
+        fragment = KEY_SECRET[start:start + LEAK_WINDOW]
+        if fragment in text:
+            return fragment
+    return None
+
+
+def error_texts(error: BaseException) -> List[str]:
+    """Every text an error offers: str, repr, args, .message, .url and describe()."""
+    texts = [str(error), repr(error), *map(str, error.args)]
+    texts += [str(getattr(error, name)) for name in ("message", "url") if hasattr(error, name)]
+    if isinstance(error, CoCalcAPIError):
+        texts.append(error.describe())
+    return texts
+
+
+class BridgeTestCase(unittest.TestCase):
+    """Starts a RecordingServer for the class; gives each test fresh hub/project clients."""
+
+    server: RecordingServer
+
+    @classmethod
+    def setUpClass(cls) -> None:
+        cls.server = RecordingServer()
+        thread = threading.Thread(target=cls.server.serve_forever, args=(0.05,), name=f"{cls.__name__}-server", daemon=True)
+        thread.start()
+        cls.addClassCleanup(thread.join, 10)
+        cls.addClassCleanup(cls.server.server_close)
+        cls.addClassCleanup(cls.server.shutdown)
+
+    def setUp(self) -> None:
+        self.server.reset()
+        self.hub = self.client(Hub(API_KEY, self.server.base_url))
+        self.project = self.client(Project(API_KEY, self.server.base_url, PROJECT_ID))
+
+    def client(self, endpoint: Any) -> Any:
+        """Close *endpoint* at the end of the test; return it."""
+        self.addCleanup(endpoint.close)
+        return endpoint
+
+    def reply(self, name: str, responder: Responder) -> None:
+        """Answer the call *name* with *responder* for the rest of this test."""
+        self.server.replies[name] = responder
+
+    def single_request(self) -> Recorded:
+        """The one request received since the test began."""
+        received = self.server.requests()
+        self.assertEqual(len(received), 1, f"expected exactly one request, got {[r.body for r in received]}")
+        return received[0]
+
+    def sent_by(self, call: Callable[[], Any]) -> Recorded:
+        """Run *call* (which must succeed) and return the one request it made."""
+        before = len(self.server.requests())
+        call()
+        received = self.server.requests()[before:]
+        self.assertEqual(len(received), 1, f"expected one request, got {[r.body for r in received]}")
+        return received[0]
+
+    def failure_of(self, call: Callable[[], Any], kind: type) -> Any:
+        """Run *call*, which must raise *kind*; return the exception."""
+        with self.assertRaises(kind) as caught:
+            call()
+        return caught.exception
+
+    def assertKeyAbsent(self, text: str, msg: Optional[str] = None) -> None:
+        """Neither the key nor any LEAK_WINDOW-long stretch of its random part is in *text*."""
+        fragment = leaked_fragment(text)
+        if fragment is not None:
+            self.fail(msg or f"the API key (or part of it, {fragment!r}) appears in the text: {text!r}")
+
+    def assertErrorHidesKey(self, error: BaseException, msg: Optional[str] = None) -> None:
+        """No text an error offers (str, repr, message, describe) shows the key."""
+        for text in error_texts(error):
+            self.assertKeyAbsent(text, msg)
+
+
+# --------------------------------------------------------------------------- wire
+
+
+class WireFormatTest(BridgeTestCase):
+    def test_hub_posts_json_to_the_hub_path(self) -> None:
+        request = self.sent_by(self.hub.system.ping)
+        self.assertEqual(request.method, "POST")
+        self.assertEqual(request.path, HUB_PATH)
+        self.assertEqual(request.headers.get("Content-Type"), "application/json")
+        self.assertEqual(request.body, {"name": "system.ping", "args": []})
+        self.assertEqual(self.hub.url, self.server.base_url + HUB_PATH)
+
+    def test_project_posts_json_with_project_id_to_the_project_path(self) -> None:
+        request = self.sent_by(self.project.system.ping)
+        self.assertEqual(request.path, PROJECT_PATH)
+        self.assertEqual(request.headers.get("Content-Type"), "application/json")
+        self.assertEqual(request.body, {"name": "system.ping", "args": [], "project_id": PROJECT_ID})
+        self.assertEqual(self.project.url, self.server.base_url + PROJECT_PATH)
+
+    def test_basic_auth_with_key_as_user_and_empty_password(self) -> None:
+        for client in (self.hub, self.project):
+            with self.subTest(client=type(client).__name__):
+                request = self.sent_by(client.system.test)
+                self.assertTrue(request.headers["Authorization"].startswith("Basic "))
+                self.assertEqual(request.basic_credentials, f"{API_KEY}:")
+
+    def test_trailing_slash_of_host_does_not_double_the_slash(self) -> None:
+        hub = self.client(Hub(API_KEY, self.server.base_url + "/"))
+        self.assertEqual(hub.host, self.server.base_url)
+        self.assertEqual(self.sent_by(hub.system.ping).path, HUB_PATH)
+
+    def test_hub_project_shares_key_host_and_timeout(self) -> None:
+        hub = self.client(Hub(API_KEY, self.server.base_url, http_timeout=7.5))
+        project = self.client(hub.project(OTHER_PROJECT_ID))
+        self.assertIsInstance(project, Project)
+        self.assertEqual((project.host, project.project_id, project.http_timeout), (hub.host, OTHER_PROJECT_ID, 7.5))
+        request = self.sent_by(project.system.ping)
+        self.assertEqual(request.path, PROJECT_PATH)
+        self.assertEqual(request.body["project_id"], OTHER_PROJECT_ID)
+        self.assertEqual(request.basic_credentials, f"{API_KEY}:")
+
+    def test_answer_is_returned_decoded(self) -> None:
+        self.reply("system.ping", json_reply({"now": 1795556211094}))
+        self.reply("projects.createProject", json_reply(PROJECT_ID))
+        self.reply("system.listJupyterKernels", json_reply([{"pid": 12, "connectionFile": "/k.json"}]))
+        self.assertEqual(self.hub.system.ping(), {"now": 1795556211094})
+        self.assertEqual(self.hub.projects.create_project(title="t"), PROJECT_ID)
+        self.assertEqual(self.project.system.list_jupyter_kernels(), [{"pid": 12, "connectionFile": "/k.json"}])
+
+    def test_null_answer_is_returned_as_none(self) -> None:
+        self.reply("projects.start", json_reply(None))
+        self.assertIsNone(self.hub.projects.start(PROJECT_ID))
+        self.assertEqual(self.single_request().body["name"], "projects.start")
+
+
+# ------------------------------------------------------------------ argument shapes
+
+#: (remote name, call on a Hub, expected args, expected bridge timeout in ms or None)
+HUB_CASES: List[Tuple[str, Callable[[Hub], Any], List[Any], Optional[int]]] = [
+    ("system.ping", lambda h: h.system.ping(), [], None),
+    ("system.test", lambda h: h.system.test(), [], None),
+    ("system.getNames", lambda h: h.system.get_names((ACCOUNT_ID, OTHER_ACCOUNT_ID)), [[ACCOUNT_ID, OTHER_ACCOUNT_ID]], None),
+    ("system.userSearch", lambda h: h.system.user_search("alice", limit=5), [{"query": "alice", "limit": 5}], None),
+    ("system.userSearch", lambda h: h.system.user_search("bob@example.org"), [{"query": "bob@example.org"}], None),
+    ("projects.createProject", lambda h: h.projects.create_project(), [{}], None),
+    (
+        "projects.createProject",
+        lambda h: h.projects.create_project(title="T", description="D", license="L", start=False),
+        [{"title": "T", "description": "D", "license": "L", "start": False}],
+        None,
+    ),
+    (
+        "projects.copyPathBetweenProjects",
+        lambda h: h.projects.copy_path_between_projects(PROJECT_ID, "a.txt", target_path="b.txt"),
+        [{"src_project_id": PROJECT_ID, "src_path": "a.txt", "target_path": "b.txt"}],
+        None,
+    ),
+    (
+        "projects.copyPathBetweenProjects",
+        lambda h: h.projects.copy_path_between_projects(PROJECT_ID, "d/", OTHER_PROJECT_ID, "e/"),
+        [{"src_project_id": PROJECT_ID, "src_path": "d/", "target_project_id": OTHER_PROJECT_ID, "target_path": "e/"}],
+        None,
+    ),
+    (
+        "projects.addCollaborator",
+        lambda h: h.projects.add_collaborator(PROJECT_ID, ACCOUNT_ID),
+        [{"opts": {"project_id": PROJECT_ID, "account_id": ACCOUNT_ID}}],
+        None,
+    ),
+    (
+        "projects.addCollaborator",
+        lambda h: h.projects.add_collaborator([PROJECT_ID, OTHER_PROJECT_ID], [ACCOUNT_ID, OTHER_ACCOUNT_ID]),
+        [{"opts": {"project_id": [PROJECT_ID, OTHER_PROJECT_ID], "account_id": [ACCOUNT_ID, OTHER_ACCOUNT_ID]}}],
+        None,
+    ),
+    (
+        "projects.removeCollaborator",
+        lambda h: h.projects.remove_collaborator(PROJECT_ID, ACCOUNT_ID),
+        [{"opts": {"project_id": PROJECT_ID, "account_id": ACCOUNT_ID}}],
+        None,
+    ),
+    ("projects.start", lambda h: h.projects.start(PROJECT_ID), [{"project_id": PROJECT_ID}], None),
+    ("projects.stop", lambda h: h.projects.stop(PROJECT_ID), [{"project_id": PROJECT_ID}], None),
+    ("projects.deleteProject", lambda h: h.projects.delete(PROJECT_ID), [{"project_id": PROJECT_ID}], None),
+    ("projects.touch", lambda h: h.projects.touch(PROJECT_ID), [{"project_id": PROJECT_ID}], None),
+    ("projects.state", lambda h: h.projects.state(PROJECT_ID), [{"project_id": PROJECT_ID}], None),
+    ("projects.status", lambda h: h.projects.status(PROJECT_ID), [{"project_id": PROJECT_ID}], None),
+    (
+        "db.userQuery",
+        lambda h: h.db.query({"accounts": {"first_name": None}}),
+        [{"query": {"accounts": {"first_name": None}}}],
+        None,
+    ),
+    (
+        "messages.send",
+        lambda h: h.messages.send("Hi", "Body", (ACCOUNT_ID,)),
+        [{"subject": "Hi", "body": "Body", "to_ids": [ACCOUNT_ID]}],
+        None,
+    ),
+    (
+        "messages.send",
+        lambda h: h.messages.send("Re: Hi", "Body", [ACCOUNT_ID, OTHER_ACCOUNT_ID], reply_id=17),
+        [{"subject": "Re: Hi", "body": "Body", "to_ids": [ACCOUNT_ID, OTHER_ACCOUNT_ID], "reply_id": 17}],
+        None,
+    ),
+    ("messages.get", lambda h: h.messages.get(), [{}], None),
+    (
+        "messages.get",
+        lambda h: h.messages.get(limit=10, offset=20, type="received"),
+        [{"limit": 10, "offset": 20, "type": "received"}],
+        None,
+    ),
+    ("sync.history", lambda h: h.sync.history(PROJECT_ID, "a.md"), [{"project_id": PROJECT_ID, "path": "a.md"}], None),
+    ("jupyter.kernels", lambda h: h.jupyter.kernels(), [{}], None),
+    ("jupyter.kernels", lambda h: h.jupyter.kernels(PROJECT_ID), [{"project_id": PROJECT_ID}], None),
+    (
+        "jupyter.execute",
+        lambda h: h.jupyter.execute("2+2", "python3"),
+        [{"input": "2+2", "kernel": "python3"}],
+        JUPYTER_TIMEOUT * 1000,
+    ),
+    (
+        "jupyter.execute",
+        lambda h: h.jupyter.execute("x", "python3", history=["x=1"], project_id=PROJECT_ID, path="n.ipynb", timeout=2.5),
+        [{"input": "x", "history": ["x=1"], "kernel": "python3", "project_id": PROJECT_ID, "path": "n.ipynb"}],
+        2500,
+    ),
+    ("org.getAll", lambda h: h.org.get_all(), [{}], None),
+    ("org.create", lambda h: h.org.create("acme"), [{"name": "acme"}], None),
+    ("org.get", lambda h: h.org.get("acme"), [{"name": "acme"}], None),
+    ("org.set", lambda h: h.org.set("acme"), [{"name": "acme"}], None),
+    (
+        "org.set",
+        lambda h: h.org.set("acme", title="T", description="D", email_address="a@b.c", link="https://l"),
+        [{"name": "acme", "title": "T", "description": "D", "email_address": "a@b.c", "link": "https://l"}],
+        None,
+    ),
+    ("org.addAdmin", lambda h: h.org.add_admin("acme", ACCOUNT_ID), [{"name": "acme", "user": ACCOUNT_ID}], None),
+    ("org.addUser", lambda h: h.org.add_user("acme", "u@example.org"), [{"name": "acme", "user": "u@example.org"}], None),
+    ("org.createUser", lambda h: h.org.create_user("acme", "n@example.org"), [{"name": "acme", "email": "n@example.org"}], None),
+    (
+        "org.createUser",
+        lambda h: h.org.create_user("acme", "n@example.org", firstName="F", lastName="L", password="pw"),
+        [{"name": "acme", "email": "n@example.org", "firstName": "F", "lastName": "L", "password": "pw"}],
+        None,
+    ),
+    ("org.createToken", lambda h: h.org.create_token(ACCOUNT_ID), [{"user": ACCOUNT_ID}], None),
+    ("org.expireToken", lambda h: h.org.expire_token("tok123"), [{"token": "tok123"}], None),
+    ("org.getUsers", lambda h: h.org.get_users("acme"), [{"name": "acme"}], None),
+    ("org.removeUser", lambda h: h.org.remove_user("acme", ACCOUNT_ID), [{"name": "acme", "user": ACCOUNT_ID}], None),
+    ("org.removeAdmin", lambda h: h.org.remove_admin("acme", ACCOUNT_ID), [{"name": "acme", "user": ACCOUNT_ID}], None),
+    (
+        "org.message",
+        lambda h: h.org.message("acme", "Subject", "Body"),
+        [{"name": "acme", "subject": "Subject", "body": "Body"}],
+        None,
+    ),
+]
+
+#: (remote name, call on a Project, expected args, expected bridge timeout in ms or None)
+PROJECT_CASES: List[Tuple[str, Callable[[Project], Any], List[Any], Optional[int]]] = [
+    ("system.ping", lambda p: p.system.ping(), [], None),
+    ("system.test", lambda p: p.system.test(), [], None),
+    ("system.exec", lambda p: p.system.exec("date"), [{"command": "date"}], None),
+    ("system.exec", lambda p: p.system.exec("true", args=[]), [{"command": "true", "args": []}], None),
+    (
+        "system.exec",
+        lambda p: p.system.exec(
+            "ls", args=("-la",), path="d", cwd="/tmp", timeout=7, max_output=100, bash=False, env={"A": "1"}
+        ),
+        [{"command": "ls", "args": ["-la"], "path": "d", "cwd": "/tmp", "timeout": 7, "max_output": 100,
+          "bash": False, "env": {"A": "1"}}],
+        7000,
+    ),
+    (
+        "system.jupyterExecute",
+        lambda p: p.system.jupyter_execute("1+1", "python3"),
+        [{"input": "1+1", "kernel": "python3"}],
+        JUPYTER_TIMEOUT * 1000,
+    ),
+    (
+        "system.jupyterExecute",
+        lambda p: p.system.jupyter_execute("y", "python3", history=["y=2"], path="n.ipynb", timeout=3),
+        [{"input": "y", "history": ["y=2"], "kernel": "python3", "path": "n.ipynb"}],
+        3000,
+    ),
+    ("system.listJupyterKernels", lambda p: p.system.list_jupyter_kernels(), [{}], None),
+    ("system.stopJupyterKernel", lambda p: p.system.stop_jupyter_kernel(4242), [{"pid": 4242}], None),
+]
+
+
+class ArgumentShapeTest(BridgeTestCase):
+    def check_cases(self, client: Any, path: str, cases: List[Tuple[str, Callable[[Any], Any], List[Any], Optional[int]]],
+                    extra: Dict[str, Any]) -> None:
+        """Each case sends exactly ``{"name", "args"[, "timeout"]} | extra`` to *path*."""
+        for name, call, args, timeout_ms in cases:
+            with self.subTest(call=name, args=args):
+                request = self.sent_by(lambda: call(client))
+                expected: Dict[str, Any] = {"name": name, "args": args, **extra}
+                if timeout_ms is not None:
+                    expected["timeout"] = timeout_ms
+                self.assertEqual(request.path, path)
+                self.assertEqual(request.body, expected)
+
+    def test_hub_calls(self) -> None:
+        self.check_cases(self.hub, HUB_PATH, HUB_CASES, {})
+
+    def test_project_calls(self) -> None:
+        self.check_cases(self.project, PROJECT_PATH, PROJECT_CASES, {"project_id": PROJECT_ID})
+
+    def test_exec_timeout_goes_in_args_as_seconds_and_in_body_as_ms(self) -> None:
+        request = self.sent_by(lambda: self.project.system.exec("sleep", args=["1"], timeout=12))
+        self.assertEqual(request.body["args"][0]["timeout"], 12)
+        self.assertEqual(request.body["timeout"], 12000)
+
+    def test_exec_without_timeout_sends_none(self) -> None:
+        request = self.sent_by(lambda: self.project.system.exec("date"))
+        self.assertNotIn("timeout", request.body)
+        self.assertNotIn("timeout", request.body["args"][0])
+
+    def test_jupyter_execute_timeout_seconds_become_ms(self) -> None:
+        for seconds, ms in ((1, 1000), (2.5, 2500), (90, 90000), (600, 600000)):
+            with self.subTest(seconds=seconds):
+                request = self.sent_by(lambda: self.hub.jupyter.execute("1", "python3", timeout=seconds))
+                self.assertEqual(request.body["timeout"], ms)
+                self.assertNotIn("timeout", request.body["args"][0], "the hub call sends its timeout only in ms")
+
+    def test_every_hub_remote_call_has_a_shape_case(self) -> None:
+        self.assertEqual({name for name, *_ in HUB_CASES}, set(remote_calls(self.hub)))
+        self.assertEqual({name for name, *_ in PROJECT_CASES}, set(remote_calls(self.project)))
+
+
+class ProjectsGetTest(BridgeTestCase):
+    def test_default_reads_projects_with_the_default_fields(self) -> None:
+        rows = [{"project_id": PROJECT_ID, "title": "one"}]
+        self.reply("db.userQuery", json_reply({"projects": rows}))
+        self.assertEqual(self.hub.projects.get(), rows)
+        row = {name: None for name in Projects.DEFAULT_FIELDS}
+        self.assertEqual(self.single_request().body, {"name": "db.userQuery", "args": [{"query": {"projects": [row]}}]})
+        self.assertEqual(self.single_request().path, HUB_PATH)
+
+    def test_all_reads_projects_all(self) -> None:
+        rows = [{"project_id": PROJECT_ID, "deleted": True}]
+        self.reply("db.userQuery", json_reply({"projects_all": rows}))
+        self.assertEqual(self.hub.projects.get(fields=["project_id", "deleted"], all=True), rows)
+        self.assertEqual(
+            self.single_request().body["args"],
+            [{"query": {"projects_all": [{"project_id": None, "deleted": None}]}}],
+        )
+
+    def test_project_id_filters_the_row(self) -> None:
+        self.reply("db.userQuery", json_reply({"projects": [{"project_id": PROJECT_ID, "title": "t"}]}))
+        self.assertEqual(self.hub.projects.get(fields=["title"], project_id=PROJECT_ID)[0]["title"], "t")
+        self.assertEqual(
+            self.single_request().body["args"],
+            [{"query": {"projects": [{"title": None, "project_id": PROJECT_ID}]}}],
+        )
+
+
+# --------------------------------------------------------------------------- errors
+
+
+class ErrorTest(BridgeTestCase):
+    def test_error_answer_raises_api_error(self) -> None:
+        self.reply("org.get", json_reply({"error": "organization 'acme' not found"}))
+        error = self.failure_of(lambda: self.hub.org.get("acme"), CoCalcAPIError)
+        self.assertIsInstance(error, RuntimeError)
+        self.assertIsInstance(error, CoCalcError)
+        self.assertEqual(error.message, "organization 'acme' not found")
+        self.assertEqual(str(error), "organization 'acme' not found")
+        self.assertEqual(error.call, "org.get")
+        self.assertEqual(error.args_sent, [{"name": "acme"}])
+        self.assertIn("org.get", error.describe())
+
+    def test_error_answer_on_the_project_endpoint(self) -> None:
+        text = "command 'false' exited with nonzero code 1 -- stderr=''"
+        self.reply("system.exec", json_reply({"error": text}))
+        error = self.failure_of(lambda: self.project.system.exec("false"), CoCalcAPIError)
+        self.assertEqual((error.message, error.call), (text, "system.exec"))
+        self.assertEqual(error.args_sent, [{"command": "false"}])
+
+    def test_http_error_statuses_raise_connection_error_naming_the_url(self) -> None:
+        for status in (500, 502, 404, 401):
+            with self.subTest(status=status):
+                self.reply("system.ping", text_reply(f"status {status} body", status=status, content_type="text/plain"))
+                error = self.failure_of(self.hub.system.ping, CoCalcConnectionError)
+                self.assertIsInstance(error, ConnectionError)
+                self.assertIsInstance(error, CoCalcError)
+                self.assertEqual(error.url, self.hub.url)
+                self.assertIn(self.hub.url, str(error))
+                self.assertIn(f"HTTP {status}", str(error))
+                self.assertIn(f"status {status} body", str(error))
+                self.assertIn("system.ping", str(error))
+
+    def test_http_500_with_json_error_body_is_still_a_connection_error(self) -> None:
+        self.reply("system.test", json_reply({"error": "boom"}, status=500))
+        error = self.failure_of(self.hub.system.test, CoCalcConnectionError)
+        self.assertNotIsInstance(error, CoCalcAPIError)
+        self.assertIn("HTTP 500", str(error))
+
+    def test_non_json_answer_raises_connection_error(self) -> None:
+        for body in ("<html>Bad Gateway</html>", ""):
+            with self.subTest(body=body):
+                self.reply("system.ping", text_reply(body))
+                error = self.failure_of(self.project.system.ping, CoCalcConnectionError)
+                self.assertEqual(error.url, self.project.url)
+                self.assertIn(self.project.url, str(error))
+                self.assertIn("not JSON", str(error))
+
+    def test_closed_port_raises_connection_error_with_url(self) -> None:
+        port = closed_port()
+        hub = self.client(Hub(API_KEY, f"http://127.0.0.1:{port}", http_timeout=10))
+        error = self.failure_of(hub.system.ping, CoCalcConnectionError)
+        self.assertEqual(error.url, f"http://127.0.0.1:{port}{HUB_PATH}")
+        self.assertIn(error.url, str(error))
+        self.assertIn("system.ping", str(error))
+        self.assertErrorHidesKey(error)
+        self.assertEqual(self.server.requests(), [], "the recording server should not have been reached")
+
+
+# -------------------------------------------------------------------------- secrets
+
+
+def echo_key_in_error(request: Recorded) -> Reply:
+    """``{"error": ...}`` quoting the key the client sent."""
+    return json_reply({"error": f"invalid api key {request.api_key!r}; key={request.api_key}"})
+
+
+class KeyScrubbingTest(BridgeTestCase):
+    def test_key_echoed_in_error_answer_is_scrubbed(self) -> None:
+        for client in (self.hub, self.project):
+            with self.subTest(client=type(client).__name__):
+                self.reply("system.test", echo_key_in_error)
+                error = self.failure_of(client.system.test, CoCalcAPIError)
+                self.assertIn("<api key>", error.message, "the server did echo the key; it should be replaced")
+                self.assertErrorHidesKey(error)
+
+    def test_key_echoed_in_structured_error_is_scrubbed(self) -> None:
+        self.reply("org.get", lambda r: json_reply({"error": {"detail": "bad key", "key": r.api_key}}))
+        error = self.failure_of(lambda: self.hub.org.get("acme"), CoCalcAPIError)
+        self.assertIn("<api key>", error.message)
+        self.assertErrorHidesKey(error)
+
+    def test_key_echoed_in_http_500_body_is_scrubbed(self) -> None:
+        self.reply("system.ping", lambda r: text_reply(f"Internal error for key {r.api_key}", status=500))
+        error = self.failure_of(self.hub.system.ping, CoCalcConnectionError)
+        self.assertIn("<api key>", str(error))
+        self.assertErrorHidesKey(error)
+
+    def test_key_echoed_in_non_json_body_is_scrubbed(self) -> None:
+        self.reply("system.ping", lambda r: text_reply(f"<html>sign in failed: {r.api_key}</html>"))
+        error = self.failure_of(self.project.system.ping, CoCalcConnectionError)
+        self.assertIn("<api key>", str(error))
+        self.assertErrorHidesKey(error)
+
+    def test_key_cut_by_the_200_character_excerpt_is_not_leaked(self) -> None:
+        """A key straddling the excerpt's end must not leak its first half.
+
+        The excerpt must be scrubbed before it is cut: cut first, a key crossing the
+        boundary is no longer whole, is not replaced, and its first part leaks.
+        """
+        # The 200-character cut falls in the middle of the key's random part.
+        padding = 200 - (len(API_KEY) - len(KEY_SECRET)) - len(KEY_SECRET) // 2
+
+        def straddle(status: int) -> Callable[[Recorded], Reply]:
+            return lambda r: text_reply("x" * padding + r.api_key + " trailing text", status=status)
+
+        for status, kind in ((500, "HTTP 500 body"), (200, "non-JSON body")):
+            with self.subTest(answer=kind):
+                self.reply("system.ping", straddle(status))
+                error = self.failure_of(self.hub.system.ping, CoCalcConnectionError)
+                self.assertIn("x" * 20, str(error), "the body excerpt should be in the message")
+                leaks = [leaked_fragment(text) for text in error_texts(error)]
+                self.assertEqual(
+                    [fragment for fragment in leaks if fragment], [],
+                    f"part of the API key leaked from the {kind} excerpt: it must be scrubbed before "
+                    "it is cut to 200 characters",
+                )
+
+    def test_repr_of_clients_hides_the_key(self) -> None:
+        derived = self.client(self.hub.project(OTHER_PROJECT_ID))
+        for client in (self.hub, self.project, derived):
+            with self.subTest(client=repr(client)):
+                for text in (repr(client), str(client), f"{client!r}"):
+                    self.assertKeyAbsent(text)
+                self.assertIn(self.server.base_url, repr(client))
+        self.assertEqual(repr(self.hub), f"Hub(host={self.server.base_url!r})")
+        self.assertEqual(repr(self.project), f"Project(host={self.server.base_url!r}, project_id={PROJECT_ID!r})")
+
+    def test_repr_of_groups_hides_the_key(self) -> None:
+        for group in (self.hub.system, self.hub.projects, self.hub.org, self.project.system):
+            with self.subTest(group=type(group).__name__):
+                self.assertKeyAbsent(repr(group))
+
+
+# --------------------------------------------------------------------- remote_calls
+
+HUB_REMOTE_NAMES = {
+    "system.ping", "system.test", "system.getNames", "system.userSearch",
+    "projects.createProject", "projects.copyPathBetweenProjects", "projects.addCollaborator",
+    "projects.removeCollaborator", "projects.start", "projects.stop", "projects.deleteProject",
+    "projects.touch", "projects.state", "projects.status",
+    "db.userQuery", "messages.send", "messages.get", "sync.history", "jupyter.kernels", "jupyter.execute",
+    "org.getAll", "org.create", "org.get", "org.set", "org.addAdmin", "org.addUser", "org.createUser",
+    "org.createToken", "org.expireToken", "org.getUsers", "org.removeUser", "org.removeAdmin", "org.message",
+}
+PROJECT_REMOTE_NAMES = {
+    "system.ping", "system.test", "system.exec", "system.jupyterExecute",
+    "system.listJupyterKernels", "system.stopJupyterKernel",
+}
+
+
+def call_with_placeholders(method: Callable) -> Any:
+    """Call *method* giving each required parameter a placeholder string."""
+    required = [
+        p.name for p in inspect.signature(method).parameters.values()
+        if p.default is inspect.Parameter.empty and p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)
+    ]
+    return method(*(f"placeholder-{name}" for name in required))
+
+
+class RemoteCallsTest(BridgeTestCase):
+    def test_hub_names_exactly(self) -> None:
+        names = set(remote_calls(self.hub))
+        self.assertEqual(names, HUB_REMOTE_NAMES)
+        self.assertEqual(len([n for n in names if n.startswith("org.")]), 13)
+        self.assertEqual(len(names), 33)
+
+    def test_project_names_exactly(self) -> None:
+        self.assertEqual(set(remote_calls(self.project)), PROJECT_REMOTE_NAMES)
+
+    def test_each_method_sends_its_own_name_to_its_own_endpoint(self) -> None:
+        for client, path in ((self.hub, HUB_PATH), (self.project, PROJECT_PATH)):
+            for name, method in sorted(remote_calls(client).items()):
+                with self.subTest(client=type(client).__name__, call=name):
+                    self.assertIs(method.__self__._endpoint, client, "bound to a group of this client")
+                    self.assertEqual(method.remote_name, name)
+                    request = self.sent_by(lambda: call_with_placeholders(method))
+                    self.assertEqual(request.path, path)
+                    self.assertEqual(request.body["name"], name)
+                    self.assertIsInstance(request.body["args"], list)
+                    self.assertEqual(request.body.get("project_id"), PROJECT_ID if path == PROJECT_PATH else None)
+
+
+if __name__ == "__main__":
+    unittest.main()
