@@ -13,6 +13,7 @@ raised again, so a broken set-up costs one attempt, not one per module.
 'Linux\\n'
 """
 import atexit
+import signal
 import sys
 import threading
 import time
@@ -186,15 +187,45 @@ class Session:
     # -- the end ------------------------------------------------------------------
 
     def close(self) -> None:
-        """Run the cleaner (once), drop the ledger if it finished, close the HTTP connections."""
-        try:
-            report = self.cleaner.run()
-            if self.ledger and report is not None and report.complete:
-                self.ledger.finish()
-        finally:
-            self.hub.close()
-            if self._project is not None:
-                self._project.close()
+        """Run the cleaner (once), drop the ledger if it finished, close the HTTP connections.
+
+        Ctrl-C and SIGTERM are held off while the cleaner works, so a second
+        interruption cannot leave the cleanup half done.
+        """
+        with _signals_deferred():
+            try:
+                report = self.cleaner.run()
+                if self.ledger and report is not None and report.complete:
+                    self.ledger.finish()
+            finally:
+                self.hub.close()
+                if self._project is not None:
+                    self._project.close()
+
+
+class _signals_deferred:
+    """Ignore SIGINT and SIGTERM inside the block (main thread only)."""
+
+    SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+    def __enter__(self) -> None:
+        self._saved = {}
+        if threading.current_thread() is threading.main_thread():
+            self._saved = {s: signal.signal(s, signal.SIG_IGN) for s in self.SIGNALS}
+
+    def __exit__(self, *exc: Any) -> None:
+        for signum, handler in self._saved.items():
+            signal.signal(signum, handler)
+
+
+def _interrupt(signum: int, frame: Any) -> None:
+    """SIGTERM ends the run as Ctrl-C does, so the cleaner still runs at exit."""
+    raise KeyboardInterrupt
+
+
+def _catch_sigterm() -> None:
+    if threading.current_thread() is threading.main_thread() and signal.getsignal(signal.SIGTERM) is signal.SIG_DFL:
+        signal.signal(signal.SIGTERM, _interrupt)
 
 
 _lock = threading.Lock()
@@ -206,7 +237,8 @@ def get_session() -> Session:
     """The process-wide :class:`Session`, built from the environment on first call.
 
     Registers :meth:`Session.close` with ``atexit`` so the cleaner runs when the
-    process ends.
+    process ends, and turns SIGTERM into ``KeyboardInterrupt`` (when nothing else
+    handles it) so that a terminated run still cleans up.
     """
     global _session, _failure
     with _lock:
@@ -220,4 +252,5 @@ def get_session() -> Session:
             _failure = err
             raise
         atexit.register(_session.close)
+        _catch_sigterm()
         return _session

@@ -252,6 +252,8 @@ def run_suite(env: StandinEnvironment, unittest_args: List[str]) -> int:
         args.append(DEFAULT_SUITE)
     child_env = {k: v for k, v in os.environ.items() if k not in ("COCALC_PROJECT_ID", "PGPASSWORD")}
     child_env.update(env.environ, COCALC_TESTS_CLEANUP="true")
+    # The database goes away with the stand-in, so its ledgers go too.
+    child_env.setdefault("COCALC_TESTS_LEDGER_DIR", os.path.join(env.workdir or "", "ledgers"))
     child = subprocess.Popen([sys.executable, "-m", "unittest"] + args, env=child_env)
     try:
         status = child.wait()
