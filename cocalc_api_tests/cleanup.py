@@ -32,7 +32,7 @@ from typing import Any, Callable, Dict, Iterable, List, Optional, Set, TextIO
 
 from . import db
 from .config import Config
-from .errors import CoCalcError, DatabaseError
+from .errors import DatabaseError
 from .tracking import KINDS, Tracker
 
 #: Parallel ``projects.stop`` calls.
@@ -170,16 +170,24 @@ class Cleaner:
     # -- the work -----------------------------------------------------------------
 
     def _targets(self, kind: str, report: CleanupReport) -> List[str]:
-        valid = _valid_message_id if kind == "message" else _valid_uuid
-        ids = self.tracker.ids(kind)
-        protected = self._protected.get(kind, set())
+        """The ids of *kind* to delete, in canonical form, minus the protected ones."""
+        canonical = _message_id if kind == "message" else _uuid
+        protected = {canonical(p) for p in self._protected.get(kind, set())}
         entry = report.kinds.setdefault(kind, KindReport(kind))
-        entry.protected = sum(1 for i in ids if i in protected)
-        bad = [i for i in ids if i not in protected and not valid(i)]
+        targets: List[str] = []
+        bad: List[str] = []
+        for raw in self.tracker.ids(kind):
+            value = canonical(raw)
+            if value is None:
+                bad.append(raw)
+            elif value in protected:
+                entry.protected += 1
+            elif value not in targets:
+                targets.append(value)
         if bad:
             entry.failed += len(bad)
             entry.error = f"not a valid {kind} id: {', '.join(bad[:3])}"
-        return [i for i in ids if i not in protected and valid(i)]
+        return targets
 
     def _clean(self, conn: Any, report: CleanupReport, stop: bool) -> None:
         targets = {kind: self._targets(kind, report) for kind in KINDS}
@@ -229,8 +237,8 @@ class Cleaner:
             try:
                 self.hub.projects.stop(project_id)
                 return None
-            except CoCalcError as err:
-                return str(err)
+            except Exception as err:  # report every failure; stopping is best effort
+                return str(err) or type(err).__name__
 
         # Plain threads: the cleaner runs from atexit, where concurrent.futures refuses work.
         failures: Dict[str, Optional[str]] = {}
@@ -268,7 +276,7 @@ class Cleaner:
             "AND EXISTS (SELECT 1 FROM unnest(CAST(:a AS text[])) AS t(id) WHERE users -> t.id ->> 'group' = 'owner') "
             "AND NOT project_id = ANY(CAST(:keep AS uuid[]))",
             a=account_ids,
-            keep=sorted(self._protected["project"]),
+            keep=sorted(filter(None, map(_uuid, self._protected["project"]))),
         )
         return [r[0] for r in rows]
 
@@ -348,13 +356,14 @@ class Cleaner:
         out.flush()
 
 
-def _valid_uuid(value: str) -> bool:
+def _uuid(value: str) -> Optional[str]:
+    """*value* as a lower-case hyphenated UUID (how CoCalc writes ids in jsonb), or None."""
     try:
-        uuid.UUID(value)
-        return True
+        return str(uuid.UUID(str(value)))
     except ValueError:
-        return False
+        return None
 
 
-def _valid_message_id(value: str) -> bool:
-    return value.isdigit() and 0 < int(value) < 2 ** 31
+def _message_id(value: str) -> Optional[str]:
+    text = str(value).strip()
+    return text if text.isdigit() and 0 < int(text) < 2 ** 31 else None

@@ -150,7 +150,7 @@ class Store:
             text = fh.read()
         conn = self._take()
         try:
-            for statement in _statements(text):
+            for statement in sql_statements(text):
                 conn.run(statement)
             conn.run("SELECT pg_catalog.set_config('search_path', '\"$user\", public', false)")
         finally:
@@ -172,7 +172,7 @@ def _close_quietly(conn: pg8000.native.Connection) -> None:
         pass
 
 
-def _statements(text: str) -> List[str]:
+def sql_statements(text: str) -> List[str]:
     """Split a pg_dump file into statements (it has no functions or quoted semicolons)."""
     lines = [line for line in text.splitlines() if not line.startswith("--")]
     return [s.strip() for s in "\n".join(lines).split(";") if s.strip()]
