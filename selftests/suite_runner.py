@@ -19,9 +19,16 @@ _DROP = ("CI", "COCALC_PROJECT_ID", "COCALC_API_KEY", "COCALC_HOST", "COCALC_TES
 RUN_TIMEOUT = 300.0
 
 
+def clean_environ(**extra: str) -> Dict[str, str]:
+    """This process's environment without the suite's variables, plus *extra*."""
+    environ = {k: v for k, v in os.environ.items() if k not in _DROP}
+    environ.update(extra)
+    return environ
+
+
 def suite_environ(standin: Mapping[str, str], ledgers: str, **extra: str) -> Dict[str, str]:
     """The environment of a suite run against *standin*, ledgers in *ledgers*, fixtures importable."""
-    environ = {k: v for k, v in os.environ.items() if k not in _DROP}
+    environ = clean_environ()
     environ.update(standin)
     environ["COCALC_TESTS_LEDGER_DIR"] = ledgers
     environ["PYTHONPATH"] = os.pathsep.join([FIXTURES, ROOT] + [p for p in [os.environ.get("PYTHONPATH")] if p])

@@ -325,7 +325,12 @@ def main(argv: Optional[List[str]] = None) -> int:
     run.add_argument("unittest_args", nargs=argparse.REMAINDER, help="arguments for python -m unittest")
     mint = commands.add_parser("mint-key", help="add an account with an API key to a running stand-in's database")
     mint.add_argument("--admin", action="store_true", help="make the account a site admin")
-    options = parser.parse_args(argv)
+    args = list(sys.argv[1:] if argv is None else argv)
+    if args[:1] == ["run"]:  # everything after `run` belongs to unittest, options included
+        options = parser.parse_args(["run"])
+        options.unittest_args = args[1:]
+    else:
+        options = parser.parse_args(args)
     signal.signal(signal.SIGTERM, _raise_stop)
     try:
         if options.command == "mint-key":
