@@ -5,6 +5,7 @@
 >>> out, err = finish(child)
 """
 import os
+import signal
 import subprocess
 import sys
 from typing import Dict, List, Mapping, Tuple
@@ -38,7 +39,17 @@ def suite_environ(standin: Mapping[str, str], ledgers: str, **extra: str) -> Dic
 
 def start(argv: List[str], environ: Mapping[str, str]) -> subprocess.Popen:
     """Start *argv* in the repository root with *environ*, capturing its output as text."""
-    return subprocess.Popen(argv, cwd=ROOT, env=dict(environ), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    return subprocess.Popen(argv, cwd=ROOT, env=dict(environ), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=_as_in_a_terminal)
+
+
+def _as_in_a_terminal() -> None:
+    """Give the child Ctrl-C's default action, as a shell does for a foreground command.
+
+    A shell without job control (CI, ``cmd &``) starts programs with SIGINT ignored,
+    and Python then leaves it ignored; the signal tests need it delivered.
+    """
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 def finish(child: subprocess.Popen, timeout: float = RUN_TIMEOUT) -> Tuple[str, str]:
