@@ -6,15 +6,17 @@ discovery finds exactly the 64 tests, and that pytest runs the same modules.
 """
 import os
 import re
+import shlex
 import sys
 import tempfile
 import time
 import unittest
+from typing import Dict
 
 from cocalc_api_tests.standin.launch import SetupError, StandinEnvironment
 from cocalc_api_tests.support import JUPYTER_SKIP_REASON
 
-from suite_runner import PY, ROOT, clean_environ, run, suite_environ, summary
+from suite_runner import PY, ROOT, clean_environ, finish, run, start, suite_environ, summary
 
 #: Tests per module, as issue 4 lists them.
 MODULE_COUNTS = {"test_hub": 19, "test_project": 9, "test_jupyter": 12, "test_org": 15, "test_org_basic": 9}
@@ -61,6 +63,46 @@ class TestStandinRuns(unittest.TestCase):
         modules = sorted(name.split(".")[1] for _, name, _ in skipped)
         self.assertEqual(modules, ["test_jupyter"] * 12 + ["test_project"])
         self.assertIn("leaked rows: 0", out)
+
+
+class TestStandinInTheForeground(unittest.TestCase):
+    """`scripts/standin.sh` in one shell, `scripts/run_tests.sh` in another."""
+
+    def test_standin_sh_then_run_tests_sh(self) -> None:
+        server = start([os.path.join(ROOT, "scripts", "standin.sh")], clean_environ())
+        self.addCleanup(lambda: server.poll() is None and (server.terminate(), server.wait(60)))
+        exports: Dict[str, str] = {}
+        while True:  # the export lines, then a comment saying it serves
+            line = server.stdout.readline()
+            if not line:
+                self.fail("scripts/standin.sh ended before it printed its export lines:\n" + summary(*finish(server)))
+            if line.startswith("#"):
+                break
+            if line.startswith("export "):
+                name, _, value = line[len("export "):].strip().partition("=")
+                exports[name] = shlex.split(value)[0]
+        before = _row_counts(exports)
+        ledgers = tempfile.mkdtemp(prefix="selftest-ledgers-")
+        status, out, err = run([RUN_TESTS, "cocalc_api_tests.test_hub"], suite_environ(exports, ledgers, CI="true"))
+        self.assertEqual(status, 0, summary(out, err))
+        self.assertIn("Ran 19 tests", err)
+        self.assertEqual(_row_counts(exports), before, "the run left rows behind")
+        server.terminate()
+        self.assertEqual(server.wait(60), 0, "scripts/standin.sh did not stop cleanly on SIGTERM")
+
+
+def _row_counts(exports: Dict[str, str]) -> Dict[str, int]:
+    import pg8000.native
+
+    conn = pg8000.native.Connection(
+        exports["PGUSER"], database=exports["PGDATABASE"], password=exports.get("PGPASSWORD"),
+        unix_sock=os.path.join(exports["PGHOST"], f".s.PGSQL.{exports['PGPORT']}"),
+    )
+    try:
+        return {t: conn.run(f"SELECT count(*) FROM {t}")[0][0]
+                for t in ("accounts", "projects", "organizations", "messages", "api_keys", "auth_tokens")}
+    finally:
+        conn.close()
 
 
 class TestPytest(unittest.TestCase):
