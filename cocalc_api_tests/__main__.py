@@ -57,7 +57,11 @@ def run(args: List[str], junit_xml: Optional[str] = None) -> int:
         return 130
     result = program.result
     if junit_xml:
-        write_junit_xml(result, junit_xml)
+        try:
+            write_junit_xml(result, junit_xml)
+        except OSError as err:
+            _say(f"could not write the JUnit report {junit_xml}: {err.strerror or err}.")
+            return 2
     return 0 if result.wasSuccessful() and result.testsRun > 0 else 1
 
 
@@ -149,6 +153,10 @@ def main(argv: Optional[List[str]] = None) -> int:
             return 2
         junit_xml = args[at + 1]
         del args[at:at + 2]
+        folder = os.path.dirname(os.path.abspath(junit_xml))
+        if not os.path.isdir(folder) or not os.access(folder, os.W_OK):
+            _say(f"--junit-xml {junit_xml}: the folder {folder} does not exist or is not writable; name a file in a writable folder.")
+            return 2
     return run(args, junit_xml)
 
 
