@@ -116,14 +116,35 @@ class Session:
                 err.url,
             ) from None
         except CoCalcAPIError as err:
-            raise CoCalcAPIError(
-                f"The server at {self.config.host} refused COCALC_API_KEY ({err.message}). Use a "
-                "current API key of a CoCalc account (Account -> Settings -> API keys).",
-                "system.test",
-            ) from None
+            scope = self._project_key_scope()
+            if scope is None:
+                raise CoCalcAPIError(
+                    f"The server at {self.config.host} refused COCALC_API_KEY ({err.message}). Use a "
+                    "current API key of a CoCalc account (Account -> Settings -> API keys), or, for a "
+                    "project-scoped key, set COCALC_PROJECT_ID to its project.",
+                    "system.test",
+                ) from None
+            print(
+                f"cocalc-api-tests: WARNING: COCALC_API_KEY is scoped to project {scope['project_id']}; the hub "
+                "refuses such keys, so only the project tests can pass.",
+                file=sys.stderr,
+            )
         if not (scope.get("account_id") or scope.get("project_id")):
             raise CoCalcAPIError(f"system.test named neither an account nor a project: {scope!r}", "system.test")
         return scope
+
+    def _project_key_scope(self) -> Optional[dict]:
+        """``system.test`` through the project endpoint, for a key scoped to ``COCALC_PROJECT_ID``."""
+        if not self.config.project_id:
+            return None
+        client = self.hub.project(self.config.project_id)
+        try:
+            scope = client.system.test()
+        except CoCalcError:
+            return None
+        finally:
+            client.close()
+        return scope if scope.get("project_id") == self.config.project_id else None
 
     # -- names --------------------------------------------------------------------
 
@@ -172,7 +193,8 @@ class Session:
         with self._project_lock:
             if self._project is None:
                 client = self.hub.project(project_id)
-                self.hub.projects.start(project_id)
+                if self.account_id:  # the hub refuses project-scoped keys; their project must be running
+                    self.hub.projects.start(project_id)
                 poll(client.system.ping, timeout=PROJECT_START_WAIT, what=f"ping of project {project_id}")
                 self._project = client
             return self._project

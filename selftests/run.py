@@ -1,12 +1,16 @@
 """Run the self-tests and end with the plain line `N passed, N failed, N skipped`."""
 import os
 import sys
+import tempfile
 import unittest
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 
 
 def main(argv: list) -> int:
+    # Sessions built inside the self-tests keep their ledgers away from the user's own.
+    ledgers = tempfile.TemporaryDirectory(prefix="selftest-ledgers-")
+    os.environ.setdefault("COCALC_TESTS_LEDGER_DIR", ledgers.name)
     loader = unittest.TestLoader()
     names = [a for a in argv if not a.startswith("-")]
     if "-k" in argv:

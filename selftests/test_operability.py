@@ -3,15 +3,20 @@
 Each test runs the suite in child processes, exactly as a user would, and compares
 every table of the stand-in's database with its state before the run.
 """
+import contextlib
+import io
 import os
 import signal
 import tempfile
 import unittest
 from typing import List, Tuple
 
+from cocalc_api_tests.client import Hub
 from cocalc_api_tests.config import Config
+from cocalc_api_tests.errors import CoCalcAPIError
 from cocalc_api_tests.ledger import Ledger
-from cocalc_api_tests.session import poll
+from cocalc_api_tests.session import Session, poll
+from cocalc_api_tests.standin.api_auth import create_api_key
 from cocalc_api_tests.tracking import Resource
 from cocalc_api_tests.standin.launch import SetupError, StandinEnvironment, leaked_rows, snapshot
 
@@ -114,6 +119,33 @@ class TestLedger(SuiteRunCase):
         self.assertIn("nothing was deleted", err)
         self.assertEqual(self.leaks(), [])
         self.assertEqual(snapshot(ENV.store), self.before)
+
+
+class TestProjectScopedKey(unittest.TestCase):
+    def test_session_accepts_a_key_scoped_to_cocalc_project_id(self) -> None:
+        hub = Hub(ENV.environ["COCALC_API_KEY"], ENV.environ["COCALC_HOST"])
+        self.addCleanup(hub.close)
+        project_id = hub.projects.create_project(title="scoped-key selftest")
+        self.addCleanup(ENV.store.query, "DELETE FROM projects WHERE project_id = :p::UUID", p=project_id)
+        hub.projects.start(project_id)
+        key = create_api_key(ENV.store, ENV.admin_account_id, name="scoped", project_id=project_id)
+        self.addCleanup(ENV.store.query, "DELETE FROM api_keys WHERE project_id = :p::UUID", p=project_id)
+        environ = dict(ENV.environ, COCALC_API_KEY=key, COCALC_PROJECT_ID=project_id)
+        with contextlib.redirect_stderr(io.StringIO()) as err:
+            session = Session(Config.from_env(environ))
+            self.addCleanup(session.close)
+        self.assertEqual(session.scope.get("project_id"), project_id)
+        self.assertIsNone(session.account_id)
+        self.assertIn("scoped to project", err.getvalue())
+        self.assertIn("now", session.project.system.ping())
+
+    def test_refused_key_names_both_remedies(self) -> None:
+        environ = dict(ENV.environ, COCALC_API_KEY="sk-not-a-key-" + "x" * 20)
+        with self.assertRaises(CoCalcAPIError) as caught:
+            Session(Config.from_env(environ))
+        self.assertIn("refused COCALC_API_KEY", str(caught.exception))
+        self.assertIn("COCALC_PROJECT_ID", str(caught.exception))
+        self.assertNotIn(environ["COCALC_API_KEY"], str(caught.exception))
 
 
 class TestParallelRuns(SuiteRunCase):
