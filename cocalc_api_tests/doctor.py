@@ -47,7 +47,7 @@ from .cleanup import Cleaner
 from .config import Config
 from .errors import CoCalcAPIError, CoCalcConnectionError, CoCalcError, ConfigError, DatabaseError
 from .ledger import Ledger, ledger_dir
-from .session import PROJECT_START_WAIT, poll
+from .session import PROJECT_START_WAIT, poll, project_key_scope
 from .tracking import Tracker
 
 #: Seconds the reachability and key checks wait for an answer.
@@ -198,8 +198,10 @@ class _Doctor:
         try:
             scope = probe.system.test()
         except CoCalcAPIError as err:
-            self.emit(Result(FAIL, KEY, f"the server refused COCALC_API_KEY ({_one_line(err.message)}); {KEY_FIX}"))
-            return None
+            scope = project_key_scope(probe, config.project_id)
+            if scope is None:
+                self.emit(Result(FAIL, KEY, f"the server refused COCALC_API_KEY ({_one_line(err.message)}); {KEY_FIX}"))
+                return None
         except Exception as err:
             self.emit(Result(FAIL, KEY, (
                 f"system.test failed ({_one_line(err)}), so the key could not be checked; make sure "
@@ -286,7 +288,7 @@ class _Doctor:
     def _check_project(self, config: Config, hub: Hub, scope: dict, database_ok: Optional[bool]) -> List[Result]:
         """The project line and the Jupyter line (the project is removed before either is printed)."""
         if config.project_id:
-            problem = _start_and_ping(hub, config.project_id)
+            problem = _start_and_ping(hub, config.project_id, start=bool(scope.get("account_id")))
             if problem:
                 project = Result(FAIL, PROJECT, f"COCALC_PROJECT_ID {problem}")
             else:
@@ -419,10 +421,11 @@ def _jupyter_skip(config: Config, why: str) -> Result:
     return Result(SKIP, JUPYTER, f"skipped, {why}")
 
 
-def _start_and_ping(hub: Hub, project_id: str) -> Optional[str]:
-    """Start *project_id* and wait for its ping; ``None``, or what went wrong and the fix."""
+def _start_and_ping(hub: Hub, project_id: str, start: bool = True) -> Optional[str]:
+    """Start *project_id* (unless *start* is false) and wait for its ping; ``None``, or what went wrong and the fix."""
     try:
-        hub.projects.start(project_id)
+        if start:
+            hub.projects.start(project_id)
     except CoCalcError as err:
         return (
             f"project {project_id} could not be started ({_one_line(err)}); check that the key's account "

@@ -67,6 +67,24 @@ def poll(
         time.sleep(interval)
 
 
+def project_key_scope(hub: Hub, project_id: Optional[str]) -> Optional[dict]:
+    """The scope of a key scoped to *project_id*, asked of the project endpoint.
+
+    CoCalc's hub endpoint refuses project-scoped keys; its project endpoint takes them.
+    ``None`` when there is no *project_id* or the key is not scoped to it.
+    """
+    if not project_id:
+        return None
+    client = hub.project(project_id)
+    try:
+        scope = client.system.test()
+    except CoCalcError:
+        return None
+    finally:
+        client.close()
+    return scope if isinstance(scope, dict) and scope.get("project_id") == project_id else None
+
+
 class Session:
     """Everything a test run shares.  Build it with :func:`get_session`."""
 
@@ -116,7 +134,7 @@ class Session:
                 err.url,
             ) from None
         except CoCalcAPIError as err:
-            scope = self._project_key_scope()
+            scope = project_key_scope(self.hub, self.config.project_id)
             if scope is None:
                 raise CoCalcAPIError(
                     f"The server at {self.config.host} refused COCALC_API_KEY ({err.message}). Use a "
@@ -132,19 +150,6 @@ class Session:
         if not (scope.get("account_id") or scope.get("project_id")):
             raise CoCalcAPIError(f"system.test named neither an account nor a project: {scope!r}", "system.test")
         return scope
-
-    def _project_key_scope(self) -> Optional[dict]:
-        """``system.test`` through the project endpoint, for a key scoped to ``COCALC_PROJECT_ID``."""
-        if not self.config.project_id:
-            return None
-        client = self.hub.project(self.config.project_id)
-        try:
-            scope = client.system.test()
-        except CoCalcError:
-            return None
-        finally:
-            client.close()
-        return scope if scope.get("project_id") == self.config.project_id else None
 
     # -- names --------------------------------------------------------------------
 

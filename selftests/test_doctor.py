@@ -25,6 +25,7 @@ from cocalc_api_tests import db
 from cocalc_api_tests.client import Hub
 from cocalc_api_tests.config import MISSING_KEY_HELP, Config
 from cocalc_api_tests.doctor import ADMIN_FIX, KEY_FIX, doctor
+from cocalc_api_tests.standin.api_auth import create_api_key
 from cocalc_api_tests.standin.launch import SetupError, StandinEnvironment
 from cocalc_api_tests.standin.pgserver import PostgresServer, PostgresUnavailable
 
@@ -331,6 +332,22 @@ class FailingTest(DoctorTestCase):
             JUPYTER_CI,
         ])
         self.assertIn("projects.project_id", lines[5])
+        self.assertEqual(status, 1)
+
+    def test_project_scoped_key(self) -> None:
+        admin = Hub(ENV.admin_key, ENV.environ["COCALC_HOST"])
+        self.addCleanup(admin.close)
+        project_id = admin.projects.create_project(title="doctor's scoped project")
+        self.addCleanup(lambda: ENV.store.query("DELETE FROM projects WHERE project_id = :p::UUID", p=project_id))
+        self.addCleanup(admin.projects.stop, project_id)
+        admin.projects.start(project_id)
+        key = create_api_key(ENV.store, ENV.admin_account_id, project_id=project_id, name="doctor scoped")
+        self.addCleanup(lambda: ENV.store.query("DELETE FROM api_keys WHERE project_id = :p::UUID", p=project_id))
+        environ = base_environ(COCALC_API_KEY=key, COCALC_PROJECT_ID=project_id)
+        status, lines = self.run_doctor(environ, key)
+        self.assertEqual(lines[2], f"✓ API key: project {project_id}")
+        self.assertTrue(lines[3].startswith(f"✗ site admin: {ADMIN_FIX}, but this key belongs to project {project_id}"), lines[3])
+        self.assertEqual(lines[6], f"✓ project: COCALC_PROJECT_ID {project_id} started and answered system.ping (it is never deleted)")
         self.assertEqual(status, 1)
 
     def test_key_without_site_admin(self) -> None:
