@@ -141,6 +141,17 @@ class DoctorTestCase(unittest.TestCase):
             f"✓ API key: account {account_id or ENV.admin_account_id}",
         ]
 
+    def given_project(self, title: str, start: bool = False) -> str:
+        """A project made with the admin key, stopped and hard-deleted after the test."""
+        admin = Hub(ENV.admin_key, ENV.environ["COCALC_HOST"])
+        self.addCleanup(admin.close)
+        project_id = admin.projects.create_project(title=title)
+        self.addCleanup(lambda: ENV.store.query("DELETE FROM projects WHERE project_id = :p::UUID", p=project_id))
+        self.addCleanup(admin.projects.stop, project_id)
+        if start:
+            admin.projects.start(project_id)
+        return project_id
+
     def project_row(self, project_id: str) -> Optional[Dict[str, Any]]:
         rows = ENV.store.query("SELECT project_id, deleted FROM projects WHERE project_id = :p::UUID", p=project_id)
         return rows[0] if rows else None
@@ -175,11 +186,7 @@ class PassingTest(DoctorTestCase):
         self.check_passing(base_environ(CI="false"), ci=False)
 
     def test_given_project_is_checked_and_never_deleted(self) -> None:
-        admin = Hub(ENV.admin_key, ENV.environ["COCALC_HOST"])
-        self.addCleanup(admin.close)
-        project_id = admin.projects.create_project(title="doctor's given project")
-        self.addCleanup(lambda: ENV.store.query("DELETE FROM projects WHERE project_id = :p::UUID", p=project_id))
-        self.addCleanup(admin.projects.stop, project_id)
+        project_id = self.given_project("doctor's given project")
         environ = base_environ(COCALC_PROJECT_ID=project_id)
         before = row_counts()
         status, lines = self.run_doctor(environ)
@@ -335,12 +342,7 @@ class FailingTest(DoctorTestCase):
         self.assertEqual(status, 1)
 
     def test_project_scoped_key(self) -> None:
-        admin = Hub(ENV.admin_key, ENV.environ["COCALC_HOST"])
-        self.addCleanup(admin.close)
-        project_id = admin.projects.create_project(title="doctor's scoped project")
-        self.addCleanup(lambda: ENV.store.query("DELETE FROM projects WHERE project_id = :p::UUID", p=project_id))
-        self.addCleanup(admin.projects.stop, project_id)
-        admin.projects.start(project_id)
+        project_id = self.given_project("doctor's scoped project", start=True)
         key = create_api_key(ENV.store, ENV.admin_account_id, project_id=project_id, name="doctor scoped")
         self.addCleanup(lambda: ENV.store.query("DELETE FROM api_keys WHERE project_id = :p::UUID", p=project_id))
         environ = base_environ(COCALC_API_KEY=key, COCALC_PROJECT_ID=project_id)
