@@ -56,6 +56,10 @@ def run(args: List[str], junit_xml: Optional[str] = None) -> int:
         _say("interrupted; cleaning up what the run created.")
         return 130
     result = program.result
+    report = get_session().close()  # now, so that an incomplete cleanup fails the run
+    if report is not None and not report.complete:
+        _say("the cleanup did not finish (see above); the ledger is kept for `cleanup --ledger`.")
+        return 1
     if junit_xml:
         try:
             write_junit_xml(result, junit_xml)

@@ -130,11 +130,22 @@ class LedgerContents:
                     if line.endswith("\n"):
                         raise ValueError(f"{path}:{number} is not a JSON line") from None
                     continue  # a line cut short by a crash
-                kind = record.get("type")
-                if kind == "run":
-                    self.run = record
-                elif kind == "resource":
-                    self.tracker.add(record["kind"], record["id"], **record.get("extra", {}))
-                elif kind == "protect":
-                    self.protected_accounts += record.get("account_ids", [])
-                    self.protected_projects += record.get("project_ids", [])
+                try:
+                    self._take(record)
+                except (AttributeError, KeyError, TypeError, ValueError) as err:
+                    raise ValueError(f"{path}:{number} is not a ledger record ({err})") from None
+        if not self.run.get("host"):
+            raise ValueError(f"{path} has no run line, so it is not a ledger of cocalc-api-tests")
+
+    def _take(self, record: Dict[str, Any]) -> None:
+        kind = record.get("type")
+        if kind == "run":
+            self.run = record
+        elif kind == "resource":
+            self.tracker.add(record["kind"], record["id"], **dict(record.get("extra") or {}))
+        elif kind == "protect":
+            accounts, projects = record.get("account_ids", []), record.get("project_ids", [])
+            if not isinstance(accounts, list) or not isinstance(projects, list):
+                raise TypeError("protect ids must be lists")
+            self.protected_accounts += accounts
+            self.protected_projects += projects

@@ -213,7 +213,7 @@ class Session:
 
     # -- the end ------------------------------------------------------------------
 
-    def close(self) -> None:
+    def close(self) -> Optional[Any]:
         """Run the cleaner (once), drop the ledger if it finished, close the HTTP connections.
 
         Ctrl-C and SIGTERM are held off while the cleaner works, so a second
@@ -224,6 +224,7 @@ class Session:
                 report = self.cleaner.run()
                 if self.ledger and report is not None and report.complete:
                     self.ledger.finish()
+                return report
             finally:
                 self.hub.close()
                 if self._project is not None:

@@ -2,6 +2,8 @@
 
 Every test here is skipped when ``CI`` is true (see :data:`support.JUPYTER_SKIP_REASON`).
 """
+import unittest
+
 from .session import get_session
 from .support import KERNEL, JupyterTestCase, skip_on_ci
 
@@ -13,6 +15,14 @@ FIND_KERNELSPECS = "from jupyter_client.kernelspec import find_kernel_specs; pri
 
 def setUpModule() -> None:
     get_session()
+
+
+def load_tests(loader, tests, pattern):  # type: ignore[no-untyped-def]
+    """Run the classes in the order written: the kernel set-up comes before its use."""
+    suite = unittest.TestSuite()
+    for case in (TestKernelSetup, TestKernelSpecs, TestExecuteViaHub, TestExecuteViaProject, TestKernelProcesses):
+        suite.addTests(loader.loadTestsFromTestCase(case))
+    return suite
 
 
 @skip_on_ci

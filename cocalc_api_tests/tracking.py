@@ -58,10 +58,10 @@ class Tracker:
         with self._lock:
             if (kind, resource.id) in self._seen:
                 return resource
+            self._seen.add((kind, resource.id))
+            self._items.append(resource)  # first, so a failing on_add cannot lose the resource
             if self._on_add is not None:
                 self._on_add(resource)
-            self._seen.add((kind, resource.id))
-            self._items.append(resource)
         return resource
 
     def ids(self, kind: str) -> List[str]:
