@@ -90,16 +90,23 @@ def cleanup(argv: List[str]) -> int:
     from .cleanup import Cleaner
     from .client import Hub
     from .config import Config
-    from .ledger import LedgerContents
+    from .ledger import LedgerContents, owner_alive
 
     parser = argparse.ArgumentParser(prog=f"{PROG} cleanup", description="Finish the cleanup of an interrupted run.")
     parser.add_argument("--ledger", required=True, metavar="FILE", help="the run's ledger (run-*.jsonl)")
     parser.add_argument("--dry-run", action="store_true", help="print what would be stopped and deleted; change nothing")
+    parser.add_argument("--force", action="store_true", help="clean up even though the run's process is still alive")
     options = parser.parse_args(argv)
     try:
         contents = LedgerContents(options.ledger)
     except (OSError, ValueError) as err:
         _say(f"cannot read the ledger {options.ledger}: {err}. Name a run-*.jsonl file from {ledger_dir()}.")
+        return 2
+    if owner_alive(options.ledger) and not options.force:
+        _say(
+            f"the run that writes {options.ledger} (pid {contents.run.get('pid')}) is still going and will clean up "
+            "itself; nothing was deleted. Add --force if that process is not the run."
+        )
         return 2
     try:
         config = Config.from_env()
@@ -158,7 +165,7 @@ def main(argv: Optional[List[str]] = None) -> int:
         junit_xml = args[at + 1]
         del args[at:at + 2]
         folder = os.path.dirname(os.path.abspath(junit_xml))
-        if not os.path.isdir(folder) or not os.access(folder, os.W_OK):
+        if os.path.isdir(junit_xml) or not os.path.isdir(folder) or not os.access(folder, os.W_OK):
             _say(f"--junit-xml {junit_xml}: the folder {folder} does not exist or is not writable; name a file in a writable folder.")
             return 2
     return run(args, junit_xml)

@@ -35,10 +35,11 @@ def leftover_ledgers(directory: str) -> List[str]:
 
     A ledger whose process is still alive belongs to a run going on now and is left out.
     """
-    return [path for path in sorted(glob.glob(os.path.join(directory, "run-*.jsonl"))) if not _owner_alive(path)]
+    return [path for path in sorted(glob.glob(os.path.join(directory, "run-*.jsonl"))) if not owner_alive(path)]
 
 
-def _owner_alive(path: str) -> bool:
+def owner_alive(path: str) -> bool:
+    """Whether the process that wrote the ledger at *path* is still running."""
     try:
         with open(path, encoding="utf-8") as fh:
             pid = int(json.loads(fh.readline()).get("pid", 0))

@@ -9,6 +9,12 @@ from .support import KERNEL, JupyterTestCase, skip_on_ci
 
 #: Seconds pip may take to install ipykernel.
 INSTALL_TIMEOUT = 600
+#: Installs ipykernel unless it is there: into ~/.local first (a distribution's Python refuses
+#: system-wide installs), else into the environment (a virtualenv refuses --user).
+INSTALL_IPYKERNEL = (
+    "python3 -c 'import ipykernel' 2>/dev/null || python3 -m pip install --quiet --user ipykernel "
+    "|| python3 -m pip install --quiet ipykernel"
+)
 #: Prints the names of the kernel specs Jupyter finds, one per line.
 FIND_KERNELSPECS = "from jupyter_client.kernelspec import find_kernel_specs; print(*sorted(find_kernel_specs()), sep='\\n')"
 
@@ -30,7 +36,7 @@ class TestKernelSetup(JupyterTestCase):
     """Make sure the project can run Python kernels."""
 
     def test_install_ipykernel(self) -> None:
-        self.exec_ok("python3 -m pip install --quiet ipykernel", bash=True, timeout=INSTALL_TIMEOUT)
+        self.exec_ok(INSTALL_IPYKERNEL, bash=True, timeout=INSTALL_TIMEOUT)
         version = self.exec_ok("python3", args=["-c", "import ipykernel; print(ipykernel.__version__)"])
         self.assertRegex(version["stdout"].strip(), r"^\d+\.\d+")
 
