@@ -132,6 +132,19 @@ class APITestCase(TrackedResourcesMixin, unittest.TestCase):
         self.call(self.create_tracked_org, org_name)
         return self.call(self.create_tracked_user, org_name, **kwargs)
 
+    def sent_message(self, match: Callable[[Dict[str, Any]], bool], what: str) -> Dict[str, Any]:
+        """Wait for a message that *match* approves among the caller's sent messages; track and return it."""
+        sent = self.poll_call(
+            self.hub.messages.get,
+            type="sent",
+            limit=50,
+            accept=lambda rows: any(match(m) for m in rows),
+            what=f"{what} among the sender's sent messages",
+        )
+        message = next(m for m in sent if match(m))
+        self.track_message(message["id"])
+        return message
+
     def project_row(self, project_id: str, *fields: str, all: bool = True) -> Dict[str, Any]:
         """The row of *project_id* read through ``db.userQuery`` (``projects_all`` by default)."""
         rows = self.call(self.hub.projects.get, fields=("project_id",) + fields, all=all, project_id=project_id)

@@ -185,14 +185,7 @@ class TestHubProjects(APITestCase):
         self.assertIsInstance(message_id, int, f"messages.send answered {message_id!r}")
         self.track_message(message_id)
         self.assertGreater(message_id, 0)
-        sent = self.poll_call(
-            self.hub.messages.get,
-            type="sent",
-            limit=50,
-            accept=lambda rows: any(m.get("id") == message_id for m in rows),
-            what=f"message {message_id} among the sender's sent messages",
-        )
-        message = next(m for m in sent if m["id"] == message_id)
+        message = self.sent_message(lambda m: m.get("id") == message_id, f"message {message_id}")
         self.assertEqual((message.get("subject"), message.get("to_ids")), (subject, [recipient]), f"sent message: {message!r}")
 
     def test_jupyter_kernels(self) -> None:

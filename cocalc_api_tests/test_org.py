@@ -36,18 +36,9 @@ class OrgTestCase(APITestCase):
         """The organization's ``admin_account_ids`` (CoCalc may answer null)."""
         return self.call(self.hub.org.get, org_name).get("admin_account_ids") or []
 
-    def sent_message(self, subject: str) -> Dict[str, Any]:
-        """Wait for the message with *subject* among the caller's sent messages; track and return it."""
-        sent = self.poll_call(
-            self.hub.messages.get,
-            type="sent",
-            limit=50,
-            accept=lambda rows: any(m.get("subject") == subject for m in rows),
-            what=f"message {subject!r} among the sender's sent messages",
-        )
-        message = next(m for m in sent if m.get("subject") == subject)
-        self.track_message(message["id"])
-        return message
+    def message_with_subject(self, subject: str) -> Dict[str, Any]:
+        """The caller's sent message with *subject*, once it shows up (tracked)."""
+        return self.sent_message(lambda m: m.get("subject") == subject, f"message {subject!r}")
 
 
 class TestAdminPrivileges(OrgTestCase):
@@ -164,7 +155,7 @@ class TestOrgMessages(OrgTestCase):
     def test_message_reaches_exactly_the_members(self) -> None:
         subject = self.unique_name("subject")
         self.assertIsNone(self.call(self.hub.org.message, self.org_name, subject, "Hello, members."))
-        message = self.sent_message(subject)
+        message = self.message_with_subject(subject)
         self.assertEqual(set(message.get("to_ids", [])), self.member_ids, f"sent message: {message!r}")
         self.assertEqual(message.get("from_id"), self.session.account_id)
 
@@ -172,7 +163,7 @@ class TestOrgMessages(OrgTestCase):
         subject = self.unique_name("markdown")
         body = "# Heading\n\n**bold**, _italic_, `code` and $x^2$\n\n- one\n- two\n\n[link](https://example.com)"
         self.call(self.hub.org.message, self.org_name, subject, body)
-        message = self.sent_message(subject)
+        message = self.message_with_subject(subject)
         self.assertEqual(message.get("body"), body)
         self.assertEqual(set(message.get("to_ids", [])), self.member_ids)
 

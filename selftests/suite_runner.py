@@ -8,6 +8,7 @@ import os
 import signal
 import subprocess
 import sys
+import unittest
 from typing import Dict, List, Mapping, Tuple
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -25,6 +26,18 @@ def clean_environ(**extra: str) -> Dict[str, str]:
     environ = {k: v for k, v in os.environ.items() if k not in _DROP}
     environ.update(extra)
     return environ
+
+
+def start_standin() -> "StandinEnvironment":
+    """A running stand-in for a self-test module; SkipTest when no PostgreSQL can be had."""
+    from cocalc_api_tests.standin.launch import SetupError, StandinEnvironment
+
+    env = StandinEnvironment()
+    try:
+        env.__enter__()
+    except SetupError as err:
+        raise unittest.SkipTest(f"no PostgreSQL for the stand-in: {err}") from None
+    return env
 
 
 def suite_environ(standin: Mapping[str, str], ledgers: str, **extra: str) -> Dict[str, str]:

@@ -26,8 +26,9 @@ from cocalc_api_tests.client import Hub
 from cocalc_api_tests.config import MISSING_KEY_HELP, Config
 from cocalc_api_tests.doctor import ADMIN_FIX, KEY_FIX, doctor
 from cocalc_api_tests.standin.api_auth import create_api_key
-from cocalc_api_tests.standin.launch import SetupError, StandinEnvironment
 from cocalc_api_tests.standin.pgserver import PostgresServer, PostgresUnavailable
+
+from suite_runner import start_standin
 
 MUST_SIGN_IN = "must be signed in and MUST provide an api key (cookies are not allowed)"
 #: The tables whose row counts a passing run must not change.
@@ -46,12 +47,7 @@ JUPYTER_CI = "- Jupyter: skipped, CI is true (the suite skips the Jupyter tests 
 
 def setUpModule() -> None:
     global ENV, LEDGERS
-    env = StandinEnvironment()
-    try:
-        env.__enter__()
-    except SetupError as err:
-        raise unittest.SkipTest(f"no PostgreSQL for the stand-in: {err}")
-    ENV = env
+    ENV = start_standin()
     LEDGERS = tempfile.mkdtemp(prefix="doctor-ledgers-")
 
 

@@ -18,9 +18,9 @@ from cocalc_api_tests.ledger import Ledger
 from cocalc_api_tests.session import Session, poll
 from cocalc_api_tests.standin.api_auth import create_api_key
 from cocalc_api_tests.tracking import Resource
-from cocalc_api_tests.standin.launch import SetupError, StandinEnvironment, leaked_rows, snapshot
+from cocalc_api_tests.standin.launch import StandinEnvironment, leaked_rows, snapshot
 
-from suite_runner import PY, finish, ledger_files, run, start, suite_environ, summary
+from suite_runner import PY, finish, ledger_files, run, start, start_standin, suite_environ, summary
 
 ENV: StandinEnvironment
 #: Seconds to wait for the interruptible run to create its resources.
@@ -29,10 +29,7 @@ READY_WAIT = 120.0
 
 def setUpModule() -> None:
     global ENV
-    try:
-        ENV = StandinEnvironment().__enter__()
-    except SetupError as err:
-        raise unittest.SkipTest(str(err))
+    ENV = start_standin()
     unittest.addModuleCleanup(ENV.close)
 
 

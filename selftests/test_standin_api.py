@@ -18,7 +18,9 @@ from cocalc_api_tests.client import Hub
 from cocalc_api_tests.errors import CoCalcAPIError
 from cocalc_api_tests.standin.api_auth import create_api_key, decode62, encode62, password_hash, verify_password
 from cocalc_api_tests.standin.store import utcnow
-from cocalc_api_tests.standin.launch import SetupError, StandinEnvironment, _has_test_names, leaked_rows, snapshot
+from cocalc_api_tests.standin.launch import _has_test_names, leaked_rows, snapshot
+
+from suite_runner import start_standin
 
 MUST_SIGN_IN = "must be signed in and MUST provide an api key (cookies are not allowed)"
 ENV: Any = None
@@ -26,12 +28,7 @@ ENV: Any = None
 
 def setUpModule() -> None:
     global ENV
-    env = StandinEnvironment()
-    try:
-        env.__enter__()
-    except SetupError as err:
-        raise unittest.SkipTest(f"no PostgreSQL for the stand-in: {err}")
-    ENV = env
+    ENV = start_standin()
 
 
 def tearDownModule() -> None:

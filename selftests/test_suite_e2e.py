@@ -13,10 +13,9 @@ import time
 import unittest
 from typing import Dict
 
-from cocalc_api_tests.standin.launch import SetupError, StandinEnvironment
 from cocalc_api_tests.support import JUPYTER_SKIP_REASON
 
-from suite_runner import PY, ROOT, clean_environ, finish, run, start, suite_environ, summary
+from suite_runner import PY, ROOT, clean_environ, finish, run, start, start_standin, suite_environ, summary
 
 #: Tests per module, as issue 4 lists them.
 MODULE_COUNTS = {"test_hub": 19, "test_project": 9, "test_jupyter": 12, "test_org": 15, "test_org_basic": 9}
@@ -107,10 +106,7 @@ def _row_counts(exports: Dict[str, str]) -> Dict[str, int]:
 
 class TestPytest(unittest.TestCase):
     def test_pytest_runs_the_same_modules(self) -> None:
-        try:
-            env = StandinEnvironment().__enter__()
-        except SetupError as err:
-            raise unittest.SkipTest(str(err))
+        env = start_standin()
         self.addCleanup(env.close)
         ledgers = tempfile.mkdtemp(prefix="selftest-ledgers-")
         argv = [PY, "-m", "pytest", "-q", "-p", "no:cacheprovider", "cocalc_api_tests"]
