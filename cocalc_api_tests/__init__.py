@@ -12,7 +12,8 @@ from .client import Hub, Project
 from .config import Config
 from .errors import CoCalcAPIError, CoCalcConnectionError, CoCalcError, ConfigError, DatabaseError
 from .session import Session, get_session
-from .tracking import TrackedResourcesMixin, Tracker
+from .mixin import TrackedResourcesMixin
+from .tracking import Tracker
 
 __all__ = [
     "CoCalcAPIError",

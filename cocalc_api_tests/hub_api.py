@@ -36,6 +36,23 @@ class System(Group):
         """Map each known account id to ``{"first_name", "last_name", "profile"}``."""
         return self._call("system.getNames", list(account_ids))
 
+    @remote("system.manageApiKeys")
+    def manage_api_keys(
+        self,
+        action: str,
+        project_id: Optional[str] = None,
+        name: Optional[str] = None,
+        expire: Optional[str] = None,
+        id: Optional[int] = None,
+    ) -> Optional[List[Dict[str, Any]]]:
+        """``get``, ``create``, ``edit`` or ``delete`` API keys (of *project_id*, else the account's).
+
+        ``create`` answers ``[{"id", "secret", "trunc", ...}]``; *expire* is an ISO time.
+        """
+        return self._call(
+            "system.manageApiKeys", options(action=action, project_id=project_id, name=name, expire=expire, id=id)
+        )
+
     @remote("system.userSearch")
     def user_search(self, query: str, limit: Optional[int] = None) -> List[Dict[str, Any]]:
         """Accounts matching *query*; an exact email address also returns ``email_address``."""

@@ -17,7 +17,7 @@ import time
 from typing import Any, Dict, Iterable, List, Optional
 
 from .config import Config
-from .tracking import Resource, Tracker
+from .tracking import Intent, Resource, Tracker
 
 
 def ledger_dir(environ: Optional[Dict[str, str]] = None) -> str:
@@ -90,9 +90,16 @@ class Ledger:
             finally:
                 os.close(fd)
 
+    def record_intent(self, intent: Intent) -> None:
+        """Write *intent* to disk before its call is made (the tracker's ``on_intent`` hook)."""
+        self._append({"type": "intent", "kind": intent.kind, "key": intent.key, "serial": intent.serial})
+
     def record(self, resource: Resource) -> None:
         """Write *resource* to disk (the tracker's ``on_add`` hook)."""
-        self._append({"type": "resource", "kind": resource.kind, "id": resource.id, "extra": resource.extra})
+        record = {"type": "resource", "kind": resource.kind, "id": resource.id, "extra": resource.extra}
+        if resource.intent is not None:
+            record["intent"] = resource.intent
+        self._append(record)
 
     def protect(self, account_ids: Iterable[Optional[str]] = (), project_ids: Iterable[Optional[str]] = ()) -> None:
         """Write the ids that the cleaner must never delete."""
@@ -119,6 +126,7 @@ class LedgerContents:
         self.path = path
         self.run: Dict[str, Any] = {}
         self.tracker = Tracker()
+        self._intents: Dict[int, Intent] = {}
         self.protected_accounts: List[str] = []
         self.protected_projects: List[str] = []
         with open(path, encoding="utf-8") as fh:
@@ -137,13 +145,24 @@ class LedgerContents:
                     raise ValueError(f"{path}:{number} is not a ledger record ({err})") from None
         if not self.run.get("host"):
             raise ValueError(f"{path} has no run line, so it is not a ledger of cocalc-api-tests")
+        resolved = {r.intent for r in self.tracker.resources() if r.intent is not None}
+        for serial, intent in self._intents.items():
+            if serial not in resolved:
+                self.tracker.take_intent(intent)
 
     def _take(self, record: Dict[str, Any]) -> None:
         kind = record.get("type")
         if kind == "run":
             self.run = record
+        elif kind == "intent":
+            key = record["key"]
+            if not isinstance(key, dict) or not key:
+                raise TypeError("an intent's key must be a non-empty object")
+            self._intents[int(record["serial"])] = Intent(record["kind"], {str(k): str(v) for k, v in key.items()}, int(record["serial"]))
         elif kind == "resource":
-            self.tracker.add(record["kind"], record["id"], **dict(record.get("extra") or {}))
+            serial = record.get("intent")
+            intent = self._intents.get(int(serial)) if serial is not None else None
+            self.tracker.add(record["kind"], record["id"], intent=intent, **dict(record.get("extra") or {}))
         elif kind == "protect":
             accounts, projects = record.get("account_ids", []), record.get("project_ids", [])
             if not isinstance(accounts, list) or not isinstance(projects, list):

@@ -18,13 +18,13 @@ import sys
 import threading
 import time
 import uuid
-from typing import Any, Callable, Optional, TypeVar
+from typing import Any, Callable, Dict, List, Optional, Sequence, TypeVar
 
 from .client import Hub, Project
 from .config import Config
-from .errors import CoCalcAPIError, CoCalcConnectionError, CoCalcError
+from .errors import CoCalcAPIError, CoCalcConnectionError, CoCalcError, is_transient
 from .ledger import Ledger
-from .tracking import Resource, Tracker
+from .tracking import Intent, Resource, Tracker
 
 T = TypeVar("T")
 
@@ -95,7 +95,7 @@ class Session:
         self.run_id = uuid.uuid4().hex[:8]
         self.hub = Hub(config.api_key, config.host)
         self.ledger: Optional[Ledger] = None
-        self.tracker = Tracker(on_add=self._record)
+        self.tracker = Tracker(on_add=self._record, on_intent=self._record_intent)
         factory = cleaner_factory or Cleaner
         self.cleaner = factory(config, self.hub, self.tracker)
         if config.cleanup:
@@ -120,6 +120,10 @@ class Session:
     def _record(self, resource: Resource) -> None:
         if self.ledger is not None:
             self.ledger.record(resource)
+
+    def _record_intent(self, intent: Intent) -> None:
+        if self.ledger is not None:
+            self.ledger.record_intent(intent)
 
     # -- the key ------------------------------------------------------------------
 
@@ -162,24 +166,75 @@ class Session:
 
     # -- tracked creation ---------------------------------------------------------
 
+    def _create(self, kind: str, key: Dict[str, Any], call: Callable[[], Any], **extra: Any) -> Any:
+        """*call()*, bracketed by an intent (before) and the tracked id (after).
+
+        A refusal abandons the intent; a timeout or a lost connection leaves it
+        unresolved, so the cleaner looks the row up by *key*.
+        """
+        intent = self.tracker.intend(kind, **key)
+        try:
+            resource_id = call()
+        except CoCalcError as err:
+            if not is_transient(err):
+                self.tracker.abandon(intent)
+            raise
+        self.tracker.add(kind, resource_id, intent=intent, **dict(key, **extra))
+        return resource_id
+
     def create_project(self, **kwargs: Any) -> str:
-        """Create a project through the API and track it."""
-        project_id = self.hub.projects.create_project(**kwargs)
-        self.tracker.add("project", project_id, title=kwargs.get("title"))
-        return project_id
+        """Create a project through the API and track it (*title* defaults to a unique name)."""
+        kwargs.setdefault("title", self.unique_name("project"))
+        return self._create("project", {"title": kwargs["title"]}, lambda: self.hub.projects.create_project(**kwargs))
 
     def create_user(self, org_name: str, **kwargs: Any) -> str:
         """Create an account in organization *org_name* and track it."""
         kwargs.setdefault("email", f"{self.unique_name('user')}@test.local")
-        account_id = self.hub.org.create_user(org_name, **kwargs)
-        self.tracker.add("account", account_id, email=kwargs["email"], org=org_name)
-        return account_id
+        return self._create(
+            "account", {"email": kwargs["email"]}, lambda: self.hub.org.create_user(org_name, **kwargs), org=org_name
+        )
 
     def create_org(self, name: str) -> str:
         """Create an organization and track it."""
-        organization_id = self.hub.org.create(name)
-        self.tracker.add("organization", organization_id, name=name)
-        return organization_id
+        return self._create("organization", {"name": name}, lambda: self.hub.org.create(name))
+
+    def create_api_key(self, project_id: str, name: Optional[str] = None, expire: Optional[str] = None) -> Dict[str, Any]:
+        """Create an API key scoped to *project_id* and track it; the created key's row."""
+        name = name or self.unique_name("key")
+
+        def call() -> Any:
+            return self.hub.system.manage_api_keys("create", project_id=project_id, name=name, expire=expire)
+
+        rows: List[Dict[str, Any]] = []
+
+        def create() -> int:
+            rows.extend(call() or [])
+            if len(rows) != 1 or not isinstance(rows[0], dict) or "id" not in rows[0]:
+                raise CoCalcAPIError(f"answered {rows!r}, not one created key", "system.manageApiKeys")
+            return rows[0]["id"]
+
+        self._create("api_key", {"name": name, "project_id": project_id}, create)
+        return rows[0]
+
+    def create_license(self, **fields: Any) -> str:
+        """Write a site license through ``db.userQuery`` (site admins only) and track it."""
+        license_id = str(fields.setdefault("id", str(uuid.uuid4())))
+        fields.setdefault("title", self.unique_name("license"))
+        self.tracker.add("license", license_id, title=fields["title"])  # the id is ours: track it first
+        self.hub.db.query({"site_licenses": fields})
+        return license_id
+
+    def send_message(self, subject: str, body: str, to_ids: Sequence[str], reply_id: Optional[int] = None) -> int:
+        """Send a message and track it."""
+        return self._create(
+            "message", {"subject": subject}, lambda: self.hub.messages.send(subject, body, list(to_ids), reply_id=reply_id)
+        )
+
+    def tracked_event(self, prefix: str = "event") -> str:
+        """A unique tag for rows written into CoCalc's logging tables, tracked for deletion."""
+        tag = self.unique_name(prefix)
+        self.tracker.add("event", tag)
+        return tag
 
     # -- the shared project -------------------------------------------------------
 

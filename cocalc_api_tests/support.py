@@ -21,7 +21,7 @@ from typing import Any, Callable, Dict, List, Optional, Sequence, TypeVar
 from .config import ci_from_env
 from .errors import CoCalcAPIError
 from .session import poll
-from .tracking import TrackedResourcesMixin
+from .mixin import TrackedResourcesMixin
 
 T = TypeVar("T")
 
