@@ -17,12 +17,13 @@ is HTTP 200; a failure is ``{"error": "..."}``, raised here as
 Method names follow CoCalc's own Python client (``hub.org.create_user``); the
 remote name of each method is in :func:`remote_calls`.
 """
+import time
 from typing import Any, Callable, Dict, List, Optional
 
 import requests
 
 from .calls import Group, Json
-from .errors import CoCalcAPIError, CoCalcConnectionError
+from .errors import CoCalcAPIError, CoCalcConnectionError, redact
 from .hub_api import (  # noqa: F401 (re-exported: the groups are part of the client)
     JUPYTER_TIMEOUT,
     Database,
@@ -31,15 +32,19 @@ from .hub_api import (  # noqa: F401 (re-exported: the groups are part of the cl
     OrgToken,
     Organizations,
     Projects,
+    Purchases,
     Sync,
     System,
 )
-from .project_api import ProjectSystem
+from .project_api import Editor, ProjectSync, ProjectSystem
 
 #: Seconds an HTTP request may take beyond the call's own timeout.
 HTTP_TIMEOUT_MARGIN = 30.0
 #: Seconds an HTTP request may take when the call names no timeout.
 DEFAULT_HTTP_TIMEOUT = 120.0
+
+#: ``observer(call name, seconds, error text or None)``, told of every call when it ends.
+Observer = Callable[[str, float, Optional[str]], None]
 
 
 class _Endpoint:
@@ -47,11 +52,14 @@ class _Endpoint:
 
     path = ""
 
-    def __init__(self, api_key: str, host: str, *, http_timeout: float = DEFAULT_HTTP_TIMEOUT):
+    def __init__(
+        self, api_key: str, host: str, *, http_timeout: float = DEFAULT_HTTP_TIMEOUT, observer: Optional[Observer] = None
+    ):
         self.api_key = api_key
         self.host = host.rstrip("/")
         self.url = self.host + self.path
         self.http_timeout = http_timeout
+        self.observer = observer
         self._http = requests.Session()
         self._http.auth = (api_key, "")
         self._http.headers["Content-Type"] = "application/json"
@@ -65,9 +73,21 @@ class _Endpoint:
     def call(self, name: str, args: Optional[List[Json]] = None, timeout_ms: Optional[int] = None) -> Json:
         """Call *name* with *args*; return the decoded answer or raise.
 
-        *timeout_ms* is the bridge's own ``timeout`` field, in milliseconds.
+        *timeout_ms* is the bridge's own ``timeout`` field, in milliseconds.  The
+        observer, if any, hears of the call when it ends, however it ends.
         """
-        args = [] if args is None else list(args)
+        started = time.monotonic()
+        error: Optional[str] = None
+        try:
+            return self._call(name, [] if args is None else list(args), timeout_ms)
+        except (CoCalcAPIError, CoCalcConnectionError) as err:
+            error = str(err)
+            raise
+        finally:
+            if self.observer is not None:
+                self.observer(name, time.monotonic() - started, error)
+
+    def _call(self, name: str, args: List[Json], timeout_ms: Optional[int]) -> Json:
         body = self._body(name, args, timeout_ms)
         wait = self.http_timeout if timeout_ms is None else max(self.http_timeout, timeout_ms / 1000 + HTTP_TIMEOUT_MARGIN)
         try:
@@ -95,7 +115,7 @@ class _Endpoint:
         return answer
 
     def _scrub(self, text: str) -> str:
-        return text.replace(self.api_key, "<api key>") if self.api_key else text
+        return redact(text, self.api_key)
 
     def close(self) -> None:
         """Close the underlying HTTP connections."""
@@ -117,8 +137,10 @@ class Hub(_Endpoint):
 
     path = "/api/conat/hub"
 
-    def __init__(self, api_key: str, host: str, *, http_timeout: float = DEFAULT_HTTP_TIMEOUT):
-        super().__init__(api_key, host, http_timeout=http_timeout)
+    def __init__(
+        self, api_key: str, host: str, *, http_timeout: float = DEFAULT_HTTP_TIMEOUT, observer: Optional[Observer] = None
+    ):
+        super().__init__(api_key, host, http_timeout=http_timeout, observer=observer)
         self.system = System(self)
         self.projects = Projects(self)
         self.db = Database(self)
@@ -126,10 +148,11 @@ class Hub(_Endpoint):
         self.sync = Sync(self)
         self.jupyter = Jupyter(self)
         self.org = Organizations(self)
+        self.purchases = Purchases(self)
 
     def project(self, project_id: str) -> "Project":
         """A :class:`Project` client for *project_id* with this hub's key and host."""
-        return Project(self.api_key, self.host, project_id, http_timeout=self.http_timeout)
+        return Project(self.api_key, self.host, project_id, http_timeout=self.http_timeout, observer=self.observer)
 
 
 # ------------------------------------------------------------------------- project
@@ -144,10 +167,20 @@ class Project(_Endpoint):
 
     path = "/api/conat/project"
 
-    def __init__(self, api_key: str, host: str, project_id: str, *, http_timeout: float = DEFAULT_HTTP_TIMEOUT):
-        super().__init__(api_key, host, http_timeout=http_timeout)
+    def __init__(
+        self,
+        api_key: str,
+        host: str,
+        project_id: str,
+        *,
+        http_timeout: float = DEFAULT_HTTP_TIMEOUT,
+        observer: Optional[Observer] = None,
+    ):
+        super().__init__(api_key, host, http_timeout=http_timeout, observer=observer)
         self.project_id = project_id
         self.system = ProjectSystem(self)
+        self.editor = Editor(self)
+        self.sync = ProjectSync(self)
 
     def _body(self, name: str, args: List[Json], timeout_ms: Optional[int]) -> Dict[str, Any]:
         body = super()._body(name, args, timeout_ms)

@@ -9,12 +9,14 @@ Variables and defaults: ``COCALC_API_KEY`` (required), ``COCALC_HOST``
 (``http://localhost:5000``), ``COCALC_PROJECT_ID``, ``COCALC_TESTS_CLEANUP``
 (``true``), ``CI`` (``true``, ``1`` or ``yes`` skips the Jupyter tests; any other
 value, or none, runs them), ``PGHOST``, ``PGUSER``
-(``smc``), ``PGDATABASE`` (``smc``), ``PGPORT`` (``5432``), ``PGPASSWORD``.
+(``smc``), ``PGDATABASE`` (``smc``), ``PGPORT`` (``5432``), ``PGPASSWORD``, and
+``COCALC_TESTS_LEDGER_DIR`` (``$XDG_STATE_HOME/cocalc-api-tests``, or
+``~/.local/state/cocalc-api-tests``).  This module is the only place that reads them.
 """
 import os
 import uuid
 from dataclasses import dataclass, field
-from typing import Mapping, Optional
+from typing import Any, Dict, Mapping, Optional
 
 from .errors import ConfigError
 
@@ -52,6 +54,27 @@ def ci_from_env(environ: Optional[Mapping[str, str]] = None) -> bool:
     return env.get("CI", "").strip().lower() in _TRUE
 
 
+def ledger_dir_from_env(environ: Optional[Mapping[str, str]] = None) -> str:
+    """Where the ledgers of interrupted runs live (``COCALC_TESTS_LEDGER_DIR`` or the XDG state folder)."""
+    env = os.environ if environ is None else environ
+    explicit = env.get("COCALC_TESTS_LEDGER_DIR", "").strip()
+    if explicit:
+        return os.path.abspath(os.path.expanduser(explicit))
+    state = env.get("XDG_STATE_HOME", "").strip() or os.path.join(os.path.expanduser("~"), ".local", "state")
+    return os.path.join(state, "cocalc-api-tests")
+
+
+def _check_key(api_key: str) -> None:
+    """CoCalc's keys are printable ASCII (``sk-...``); anything else cannot go into an HTTP header."""
+    bad = [c for c in api_key if not (" " < c < "\x7f")]
+    if bad:
+        raise ConfigError(
+            "COCALC_API_KEY holds characters an API key cannot have (spaces, control characters or "
+            f"non-ASCII letters such as {bad[0]!r}); copy the key again from CoCalc (Account -> Settings -> "
+            "API keys) and export it unchanged."
+        )
+
+
 @dataclass(frozen=True)
 class Config:
     """Everything the suite reads from the environment, immutable once built.
@@ -69,6 +92,7 @@ class Config:
     pgdatabase: str = "smc"
     pgport: int = 5432
     pgpassword: Optional[str] = field(default=None, repr=False)
+    ledger_dir: str = field(default_factory=ledger_dir_from_env)
 
     @classmethod
     def from_env(cls, environ: Optional[Mapping[str, str]] = None) -> "Config":
@@ -81,6 +105,7 @@ class Config:
         api_key = env.get("COCALC_API_KEY", "").strip()
         if not api_key:
             raise ConfigError(MISSING_KEY_HELP)
+        _check_key(api_key)
         host = (env.get("COCALC_HOST", "").strip() or DEFAULT_HOST).rstrip("/")
         if not host.startswith(("http://", "https://")):
             raise ConfigError(
@@ -114,12 +139,18 @@ class Config:
             pgdatabase=env.get("PGDATABASE", "").strip() or "smc",
             pgport=pgport,
             pgpassword=env.get("PGPASSWORD") or None,
+            ledger_dir=ledger_dir_from_env(env),
         )
 
     @property
     def pg_uses_socket(self) -> bool:
         """True when PGHOST names a Unix-socket directory (it starts with ``/``)."""
         return bool(self.pghost) and self.pghost.startswith("/")
+
+    def database_target(self) -> Dict[str, Any]:
+        """Which database the cleaner works on: host (or socket folder), port and name, never the user."""
+        host = os.path.normpath(self.pghost) if self.pg_uses_socket else (self.pghost or "").lower()
+        return {"host": host, "port": self.pgport, "database": self.pgdatabase}
 
     def describe_database(self) -> str:
         """Where the cleaner connects, without the password."""

@@ -2,7 +2,7 @@
 
 Usage::
 
-    python -m cocalc_api_tests.doctor          # reads the same variables as the suite
+    python -m cocalc_api_tests doctor          # reads the same variables as the suite
 
 or from Python::
 
@@ -16,7 +16,7 @@ It prints one line per check, in this order::
     ✓ API key: account 6f1c...
     ✓ site admin: org.getAll succeeds
     ✓ database: database 'smc' as user 'smc' over Unix socket /var/run/postgresql/.s.PGSQL.5432
-    ✓ schema: every table and column the cleaner needs is present
+    ✓ schema: every table, column and privilege the cleaner needs is present
     ✓ project: a temporary project started and answered system.ping; it was stopped and hard-deleted
     ✓ Jupyter: the python3 kernel is available
 
@@ -25,30 +25,29 @@ happened and how to fix it) or ``-`` (not checked: skipped on purpose, such as
 the Jupyter check when ``CI`` is true, or impossible because an earlier check
 failed; the line says why).  The exit status is 0 when no line starts with ``✗``.
 
-The database checks run before the project check, because the project check
-creates a temporary project (titled ``cocalc-api-tests doctor <random>``) and
-removes it again: stopped through the API and hard-deleted by the suite's
-cleaner when the database is usable, else at least stopped and marked deleted
-through the API (the line says so).  With ``COCALC_PROJECT_ID`` set, that
-project is started and pinged instead, and never deleted.
-
-Neither the API key nor ``PGPASSWORD`` is ever printed.
+The doctor uses the suite's own pieces: the session's key check and
+start-then-ping (:func:`~cocalc_api_tests.session.check_key`,
+:func:`~cocalc_api_tests.session.start_and_ping`) and a :class:`Custody` for
+its temporary project (titled ``cocalc-api-tests doctor <random>``), which is
+stopped and hard-deleted by the suite's cleaner — or, when cleanup is disabled,
+stopped and marked deleted through the API (the line says so).  The database
+checks run first: when they fail, the doctor creates nothing.  With
+``COCALC_PROJECT_ID`` set, that project is started and pinged instead, and
+never deleted.  Neither the API key nor ``PGPASSWORD`` is ever printed.
 """
 import io
 import os
 import sys
 import uuid
 from dataclasses import dataclass
-from typing import List, Mapping, Optional, TextIO, Tuple
+from typing import Callable, List, Mapping, Optional, TextIO, Tuple
 
 from . import db
 from .client import Hub
-from .cleanup import Cleaner
 from .config import Config
-from .errors import CoCalcAPIError, CoCalcConnectionError, CoCalcError, ConfigError, DatabaseError
-from .ledger import Ledger, ledger_dir
-from .session import PROJECT_START_WAIT, poll, project_key_scope
-from .tracking import Tracker
+from .custody import Custody
+from .errors import CoCalcAPIError, CoCalcError, ConfigError, redact
+from .session import KeyRefused, check_key, start_and_ping
 
 #: Seconds the reachability and key checks wait for an answer.
 PING_TIMEOUT = 15.0
@@ -68,6 +67,7 @@ JUPYTER = "Jupyter"
 #: Every check, in the order the lines are printed.
 CHECKS = (CONFIGURATION, SERVER, KEY, ADMIN, DATABASE, SCHEMA, PROJECT, JUPYTER)
 
+SERVER_FIX = "start the CoCalc server, or set COCALC_HOST to its address"
 KEY_FIX = (
     "create a new API key in CoCalc under Account -> Settings -> API keys (a site admin's key for the "
     "organization tests) and export it as COCALC_API_KEY"
@@ -77,6 +77,7 @@ JUPYTER_FIX = (
     "install ipykernel in the project (`python3 -m pip install ipykernel` in a terminal there), "
     "or set CI=true to skip the Jupyter tests"
 )
+CI_SKIP = "skipped, CI is true (the suite skips the Jupyter tests on CI)"
 
 
 @dataclass
@@ -96,28 +97,42 @@ def _one_line(text: object) -> str:
     return " ".join(str(text).split())
 
 
+def failed(name: str, what: str, err: BaseException, fix: str = "") -> Result:
+    """The ✗ line of check *name*: *what* failed, the error in brackets, then the fix.
+
+    Without *what*, the error's own text is the line (the suite's errors say what to do).
+    This is the one place where an exception becomes a line of the checklist.
+    """
+    reason = _one_line(err if isinstance(err, (CoCalcError, ConnectionError)) else f"{type(err).__name__}: {err}")
+    if not what:
+        return Result(FAIL, name, reason)
+    return Result(FAIL, name, f"{what} ({reason}); {fix}" if fix else f"{what} ({reason})")
+
+
 class _Doctor:
     def __init__(self, environ: Mapping[str, str], out: TextIO):
         self.environ = environ
         self.out = out
         self.results: List[Result] = []
-        raw_key = environ.get("COCALC_API_KEY", "")
-        self._secrets = [s for s in {raw_key, raw_key.strip(), environ.get("PGPASSWORD", "")} if s]
-        self._secrets.sort(key=len, reverse=True)
-
-    # -- output ---------------------------------------------------------------------
+        self._secrets = (environ.get("COCALC_API_KEY", ""), environ.get("COCALC_API_KEY", "").strip(), environ.get("PGPASSWORD", ""))
 
     def emit(self, result: Result) -> None:
-        text = result.line()
-        for secret in self._secrets:
-            text = text.replace(secret, "<secret>")
         self.results.append(result)
-        print(text, file=self.out)
+        print(redact(result.line(), *self._secrets), file=self.out)
         self.out.flush()
 
-    def skip_rest(self, names: Tuple[str, ...], why: str) -> None:
+    def skip(self, names: Tuple[str, ...], why: str) -> None:
         for name in names:
             self.emit(Result(SKIP, name, f"skipped, {why}"))
+
+    def attempt(self, name: str, what: str, fix: str, check: Callable[[], Result]) -> Optional[Result]:
+        """Run *check*; emit its result, or the ✗ line of the error it raised (never a traceback)."""
+        try:
+            result = check()
+        except Exception as err:  # every failure becomes one line
+            result = failed(name, what, err, fix)
+        self.emit(result)
+        return result
 
     # -- the run ----------------------------------------------------------------------
 
@@ -126,10 +141,10 @@ class _Doctor:
             config = Config.from_env(self.environ)
         except ConfigError as err:
             self.emit(Result(FAIL, CONFIGURATION, _one_line(err)))
-            self.skip_rest(CHECKS[1:], "no usable configuration")
+            self.skip(CHECKS[1:], "no usable configuration")
             return 1
-        self.emit(Result(PASS, CONFIGURATION, self._describe(config)))
-        hub = Hub(config.api_key, config.host)
+        self.emit(Result(PASS, CONFIGURATION, _describe(config)))
+        hub = Hub(config.api_key, config.host, http_timeout=PING_TIMEOUT)
         try:
             self._run(config, hub)
         finally:
@@ -138,110 +153,71 @@ class _Doctor:
 
     def _run(self, config: Config, hub: Hub) -> None:
         scope: Optional[dict] = None
-        why = "the server is unreachable"
-        if self._check_server(config):
-            scope = self._check_key(config)
+        if not self._reachable(config, hub):
+            why = "the server is unreachable"
+            self.skip((KEY, ADMIN), why)
+        else:
             why = "the API key was refused"
-        else:
-            self.skip_rest((KEY,), why)
+            scope = self._key(config, hub)
+            if scope is None:
+                self.skip((ADMIN,), why)
+            else:
+                self.emit(self._admin(hub, scope))
+        database_ok = self._database(config)
         if scope is None:
-            self.skip_rest((ADMIN,), why)
-        else:
-            self.emit(self._check_admin(hub, scope))
-        database_ok = self._check_database(config)
-        if scope is None:
-            self.skip_rest((PROJECT,), why)
-            self._emit_jupyter_skip(config, why)
+            self.skip((PROJECT,), why)
+            self.emit(_jupyter_skip(config, why))
             return
-        for result in self._check_project(config, hub, scope, database_ok):
+        for result in self._project(config, hub, scope, database_ok):
             self.emit(result)
-
-    @staticmethod
-    def _describe(config: Config) -> str:
-        parts = [f"server {config.host}"]
-        if config.project_id:
-            parts.append(f"project {config.project_id}")
-        parts.append("cleanup on" if config.cleanup else "cleanup off")
-        parts.append("CI on" if config.ci else "CI off")
-        return ", ".join(parts)
-
-    def _emit_jupyter_skip(self, config: Config, why: str) -> None:
-        self.emit(_jupyter_skip(config, why))
 
     # -- server and key ---------------------------------------------------------------
 
-    def _check_server(self, config: Config) -> bool:
-        probe = Hub(config.api_key, config.host, http_timeout=PING_TIMEOUT)
+    def _reachable(self, config: Config, hub: Hub) -> bool:
         try:
-            probe.system.ping()
-        except CoCalcConnectionError as err:
-            self.emit(Result(FAIL, SERVER, (
-                f"no answer from {config.host} ({_one_line(err)}); start the CoCalc server, "
-                "or set COCALC_HOST to its address"
-            )))
-            return False
+            hub.system.ping()
         except CoCalcAPIError:
             pass  # it answered (the bridge wants a valid key even for a ping): reachable
-        except Exception as err:  # never a traceback
-            self.emit(Result(FAIL, SERVER, (
-                f"calling {config.host} failed ({type(err).__name__}: {_one_line(err)}); start the CoCalc "
-                "server, or set COCALC_HOST to its address"
-            )))
+        except Exception as err:
+            self.emit(failed(SERVER, f"no answer from {config.host}", err, SERVER_FIX))
             return False
-        finally:
-            probe.close()
         self.emit(Result(PASS, SERVER, f"{config.host} answers"))
         return True
 
-    def _check_key(self, config: Config) -> Optional[dict]:
-        probe = Hub(config.api_key, config.host, http_timeout=PING_TIMEOUT)
+    def _key(self, config: Config, hub: Hub) -> Optional[dict]:
         try:
-            scope = probe.system.test()
-        except CoCalcAPIError as err:
-            scope = project_key_scope(probe, config.project_id)
-            if scope is None:
-                self.emit(Result(FAIL, KEY, f"the server refused COCALC_API_KEY ({_one_line(err.message)}); {KEY_FIX}"))
-                return None
-        except Exception as err:
-            self.emit(Result(FAIL, KEY, (
-                f"system.test failed ({_one_line(err)}), so the key could not be checked; make sure "
-                f"COCALC_HOST is a CoCalc server, or {KEY_FIX}"
-            )))
+            scope = check_key(hub, config, wait=PING_TIMEOUT)
+        except KeyRefused as err:
+            self.emit(failed(KEY, "the server refused COCALC_API_KEY", CoCalcError(err.answer), KEY_FIX))
             return None
-        finally:
-            probe.close()
-        if isinstance(scope, dict) and scope.get("account_id"):
+        except Exception as err:
+            self.emit(failed(KEY, "system.test failed, so the key could not be checked", err, KEY_FIX))
+            return None
+        if scope.get("account_id"):
             self.emit(Result(PASS, KEY, f"account {scope['account_id']}"))
-            return scope
-        if isinstance(scope, dict) and scope.get("project_id"):
+        else:
             self.emit(Result(PASS, KEY, f"project {scope['project_id']}"))
-            return scope
-        self.emit(Result(FAIL, KEY, f"system.test named neither an account nor a project ({_one_line(repr(scope))}); {KEY_FIX}"))
-        return None
+        return scope
 
-    def _check_admin(self, hub: Hub, scope: dict) -> Result:
+    @staticmethod
+    def _admin(hub: Hub, scope: dict) -> Result:
         account_id = scope.get("account_id")
         if not account_id:
             return Result(FAIL, ADMIN, (
-                f"{ADMIN_FIX}, but this key belongs to project {scope.get('project_id')}; create an API key "
-                "while signed in as a site admin"
+                f"{ADMIN_FIX}, but this key belongs to project {scope.get('project_id')}; create an API key while "
+                "signed in as a site admin"
             ))
         try:
             hub.org.get_all()
-        except CoCalcError as err:
-            return Result(FAIL, ADMIN, (
-                f"{ADMIN_FIX}, but org.getAll was refused ({_one_line(err)}); create the API key while signed "
-                f"in as a site admin, or make account {account_id} a site admin"
-            ))
         except Exception as err:
-            return Result(FAIL, ADMIN, (
-                f"{ADMIN_FIX}, but org.getAll failed ({type(err).__name__}: {_one_line(err)}); check the server"
+            return failed(ADMIN, f"{ADMIN_FIX}, but org.getAll was refused", err, (
+                f"create the API key while signed in as a site admin, or make account {account_id} a site admin"
             ))
         return Result(PASS, ADMIN, "org.getAll succeeds")
 
     # -- database -----------------------------------------------------------------------
 
-    def _check_database(self, config: Config) -> Optional[bool]:
+    def _database(self, config: Config) -> Optional[bool]:
         """True: cleanup can run; False: it cannot; None: cleanup is disabled."""
         if not config.cleanup:
             self.emit(Result(SKIP, DATABASE, (
@@ -250,136 +226,89 @@ class _Doctor:
             self.emit(Result(SKIP, SCHEMA, "skipped, cleanup disabled"))
             return None
         try:
-            conn = db.connect(config)
-        except DatabaseError as err:
-            self.emit(Result(FAIL, DATABASE, _one_line(db.scrub(str(err), config))))
-            self.skip_rest((SCHEMA,), "no database connection")
-            return False
+            db.connect(config).close()
         except Exception as err:
-            reason = db.scrub(f"{type(err).__name__}: {db._reason(err)}", config)
-            self.emit(Result(FAIL, DATABASE, _one_line(
-                f"connecting to the {config.describe_database()} failed ({reason}). {db.REMEDIES}"
-            )))
-            self.skip_rest((SCHEMA,), "no database connection")
+            self.emit(failed(DATABASE, "" if isinstance(err, CoCalcError) else f"connecting to the {config.describe_database()} failed", err))
+            self.skip((SCHEMA,), "no database connection")
             return False
-        try:
-            self.emit(Result(PASS, DATABASE, config.describe_database()))
-            try:
-                db.check_schema(conn)
-            except DatabaseError as err:
-                self.emit(Result(FAIL, SCHEMA, _one_line(db.scrub(str(err), config))))
-                return False
-            except Exception as err:
-                reason = db.scrub(f"{type(err).__name__}: {db._reason(err)}", config)
-                self.emit(Result(FAIL, SCHEMA, _one_line(
-                    f"reading the schema failed ({reason}); check that PGUSER may read PGDATABASE's tables"
-                )))
-                return False
-        finally:
-            try:
-                conn.close()
-            except Exception:  # the connection may already be broken
-                pass
-        self.emit(Result(PASS, SCHEMA, "every table and column the cleaner needs is present"))
-        return True
+        self.emit(Result(PASS, DATABASE, config.describe_database()))
+        result = self.attempt(SCHEMA, "", "", lambda: _schema(config))
+        return result is not None and result.mark == PASS
 
     # -- project and Jupyter ------------------------------------------------------------
 
-    def _check_project(self, config: Config, hub: Hub, scope: dict, database_ok: Optional[bool]) -> List[Result]:
+    def _project(self, config: Config, hub: Hub, scope: dict, database_ok: Optional[bool]) -> List[Result]:
         """The project line and the Jupyter line (the project is removed before either is printed)."""
         if config.project_id:
-            problem = _start_and_ping(hub, config.project_id, start=bool(scope.get("account_id")))
-            if problem:
-                project = Result(FAIL, PROJECT, f"COCALC_PROJECT_ID {problem}")
-            else:
-                project = Result(PASS, PROJECT, (
-                    f"COCALC_PROJECT_ID {config.project_id} started and answered system.ping (it is never deleted)"
+            try:
+                start_and_ping(hub, config.project_id, start=bool(scope.get("account_id"))).close()
+            except Exception as err:
+                project = failed(PROJECT, f"COCALC_PROJECT_ID {config.project_id} could not be started and pinged", err, (
+                    "check that the key's account collaborates on it and that the server can run projects"
                 ))
-            return [project, self._check_jupyter(config, hub, None if problem else config.project_id)]
+                return [project, self._jupyter(config, hub, None)]
+            project = Result(PASS, PROJECT, (
+                f"COCALC_PROJECT_ID {config.project_id} started and answered system.ping (it is never deleted)"
+            ))
+            return [project, self._jupyter(config, hub, config.project_id)]
         if not scope.get("account_id"):
             project = Result(FAIL, PROJECT, (
                 f"a project-scoped API key cannot create a project; set COCALC_PROJECT_ID={scope.get('project_id')}, "
                 "or use an account's API key"
             ))
-            return [project, self._check_jupyter(config, hub, None)]
+            return [project, self._jupyter(config, hub, None)]
         if database_ok is False:
             why = "the database check failed, and the doctor creates nothing it could not hard-delete"
             return [Result(SKIP, PROJECT, f"skipped, {why}"), _jupyter_skip(config, why)]
-        return self._temporary_project(config, hub, scope["account_id"], database_ok)
+        return self._temporary_project(config, hub, scope["account_id"])
 
-    def _temporary_project(self, config: Config, hub: Hub, account_id: str, database_ok: Optional[bool]) -> List[Result]:
+    def _temporary_project(self, config: Config, hub: Hub, account_id: str) -> List[Result]:
+        custody = Custody(config, hub, "doctor-" + uuid.uuid4().hex[:8], out=io.StringIO())
+        custody.protect(account_ids=[account_id])
         title = PROJECT_TITLE_PREFIX + uuid.uuid4().hex[:8]
-        ledger: Optional[Ledger] = None
-        if database_ok:
-            try:
-                ledger = Ledger.for_run(config, "doctor-" + uuid.uuid4().hex[:8], ledger_dir(dict(self.environ)))
-                ledger.protect(account_ids=[account_id])
-            except OSError:
-                ledger = None  # the ledger only guards against being killed; go on without it
-        tracker = Tracker(on_add=ledger.record if ledger is not None else None)
-        project_id: Optional[str] = None
-        problem: Optional[str] = None
+        project: Optional[Result] = None
         jupyter: Optional[Result] = None
-        removal: Tuple[bool, str] = (True, "")
         try:
+            project_id = custody.create("project", {"title": title}, lambda: hub.projects.create_project(
+                title=title, description="Temporary project made by the cocalc-api-tests doctor; removed when it ends.",
+            ))
+        except Exception as err:
+            project = failed(PROJECT, "creating a project failed", err, (
+                f"check that account {account_id} may create projects, or set COCALC_PROJECT_ID to an existing project"
+            ))
+            project_id = None
+        if project_id is not None:
             try:
-                project_id = hub.projects.create_project(
-                    title=title,
-                    description="Temporary project made by the cocalc-api-tests doctor; removed when it ends.",
-                )
-                tracker.add("project", project_id, title=title)
-            except CoCalcError as err:
-                problem = (
-                    f"creating a project failed ({_one_line(err)}); check that account {account_id} may create "
-                    "projects, or set COCALC_PROJECT_ID to an existing project"
-                )
+                start_and_ping(hub, project_id).close()
+            except Exception as err:
+                project = failed(PROJECT, f"the temporary project {project_id} did not start and answer system.ping", err,
+                                 "check the server's project logs")
             else:
-                problem = _start_and_ping(hub, project_id)
-            jupyter = self._check_jupyter(config, hub, None if problem else project_id)
-        finally:
-            if project_id is not None:
-                removal = self._remove(config, hub, tracker, account_id, project_id, database_ok, ledger)
-            elif ledger is not None:
-                ledger.finish()
-        removed, how = removal
-        if problem is None:
+                jupyter = self._jupyter(config, hub, project_id)
+        removed, how = self._remove(config, hub, custody, project_id)
+        if project is None:
             text = "a temporary project started and answered system.ping"
-            project = Result(PASS if removed else FAIL, PROJECT, f"{text}; {how}" if how else text)
-        else:
-            text = f"the temporary {problem}" if project_id else problem
-            project = Result(FAIL, PROJECT, f"{text} ({how})" if how else text)
-        return [project, jupyter if jupyter is not None else self._check_jupyter(config, hub, None)]
+            project = Result(PASS if removed else FAIL, PROJECT, f"{text}; {how}")
+        elif how:
+            project.text += f" ({how})"
+        return [project, jupyter or self._jupyter(config, hub, None)]
 
-    def _remove(
-        self,
-        config: Config,
-        hub: Hub,
-        tracker: Tracker,
-        account_id: str,
-        project_id: str,
-        database_ok: Optional[bool],
-        ledger: Optional[Ledger],
-    ) -> Tuple[bool, str]:
+    @staticmethod
+    def _remove(config: Config, hub: Hub, custody: Custody, project_id: Optional[str]) -> Tuple[bool, str]:
         """Remove the temporary project: ``(completely removed, what was done)``."""
-        if database_ok:
-            cleaner = Cleaner(config, hub, tracker, out=io.StringIO())
-            cleaner.protect(account_ids=[account_id])
+        if config.cleanup:
             try:
-                report = cleaner.run()
+                report = custody.close()
             except Exception as err:  # the cleaner reports most failures itself; never a traceback
-                report, failure = None, f"{type(err).__name__}: {_one_line(db.scrub(db._reason(err), config))}"
-            else:
-                failure = ""
-            if report is not None:
-                entry = report.kinds.get("project")
-                stop_failure = report.stop_failures.get(project_id)
-                if report.complete and not stop_failure:
-                    if ledger is not None:
-                        ledger.finish()
-                    return True, "it was stopped and hard-deleted"
-                failure = _one_line(report.error or (entry.error if entry else "") or stop_failure or "unknown failure")
-            where = f"; finish with `python -m cocalc_api_tests cleanup --ledger {ledger.path}`" if ledger else ""
-            return False, f"project {project_id} could not be removed ({failure}){where}"
+                return False, f"the cleanup failed ({_one_line(err)})"
+            if report is not None and report.complete and not report.stop_failures:
+                return True, "it was stopped and hard-deleted" if project_id else ""
+            ledger = custody.ledger.path if custody.ledger is not None else None
+            where = f"; finish with `python -m cocalc_api_tests cleanup --ledger {ledger}`" if ledger else ""
+            why = report.lines() if report is not None else ["no report"]
+            return False, f"project {project_id} could not be removed ({_one_line(' '.join(why))}){where}"
+        if project_id is None:
+            return True, ""
         errors = []
         for action, call in (("stop", hub.projects.stop), ("deleteProject", hub.projects.delete)):
             try:
@@ -387,61 +316,44 @@ class _Doctor:
             except CoCalcError as err:
                 errors.append(f"{action}: {_one_line(err)}")
         if errors:
-            return False, (
-                f"project {project_id} could not be removed ({'; '.join(errors)}); delete it in CoCalc by hand"
-            )
-        why = "cleanup is disabled" if database_ok is None else "the database check failed"
+            return False, f"project {project_id} could not be removed ({'; '.join(errors)}); delete it in CoCalc by hand"
         return True, (
             f"it was stopped and marked deleted through the API, but project {project_id} stays on the server "
-            f"because {why}"
+            "because cleanup is disabled"
         )
 
-    def _check_jupyter(self, config: Config, hub: Hub, project_id: Optional[str]) -> Result:
+    def _jupyter(self, config: Config, hub: Hub, project_id: Optional[str]) -> Result:
         if config.ci:
-            return Result(SKIP, JUPYTER, "skipped, CI is true (the suite skips the Jupyter tests on CI)")
+            return Result(SKIP, JUPYTER, CI_SKIP)
         if project_id is None:
             return Result(SKIP, JUPYTER, "skipped, no running project")
         try:
             kernels = hub.jupyter.kernels(project_id=project_id)
-        except CoCalcError as err:
-            return Result(FAIL, JUPYTER, f"listing the project's kernels failed ({_one_line(err)}); {JUPYTER_FIX}")
         except Exception as err:
-            return Result(FAIL, JUPYTER, (
-                f"listing the project's kernels failed ({type(err).__name__}: {_one_line(err)}); {JUPYTER_FIX}"
-            ))
+            return failed(JUPYTER, "listing the project's kernels failed", err, JUPYTER_FIX)
         names = sorted({str(k.get("name")) for k in kernels if isinstance(k, dict)}) if isinstance(kernels, list) else []
         if "python3" in names:
             return Result(PASS, JUPYTER, "the python3 kernel is available")
         return Result(FAIL, JUPYTER, f"the project has no python3 kernel (it has: {', '.join(names) or 'none'}); {JUPYTER_FIX}")
 
 
+def _describe(config: Config) -> str:
+    parts = [f"server {config.host}"]
+    if config.project_id:
+        parts.append(f"project {config.project_id}")
+    parts.append("cleanup on" if config.cleanup else "cleanup off")
+    parts.append("CI on" if config.ci else "CI off")
+    return ", ".join(parts)
+
+
+def _schema(config: Config) -> Result:
+    """The cleaner's own preflight (tables, columns, privileges), as a checklist line."""
+    Custody(config, None, "doctor", ledger=False).preflight()
+    return Result(PASS, SCHEMA, "every table, column and privilege the cleaner needs is present")
+
+
 def _jupyter_skip(config: Config, why: str) -> Result:
-    if config.ci:
-        return Result(SKIP, JUPYTER, "skipped, CI is true (the suite skips the Jupyter tests on CI)")
-    return Result(SKIP, JUPYTER, f"skipped, {why}")
-
-
-def _start_and_ping(hub: Hub, project_id: str, start: bool = True) -> Optional[str]:
-    """Start *project_id* (unless *start* is false) and wait for its ping; ``None``, or what went wrong and the fix."""
-    try:
-        if start:
-            hub.projects.start(project_id)
-    except CoCalcError as err:
-        return (
-            f"project {project_id} could not be started ({_one_line(err)}); check that the key's account "
-            "collaborates on it and that the server can run projects"
-        )
-    client = hub.project(project_id)
-    try:
-        poll(client.system.ping, timeout=PROJECT_START_WAIT, what=f"ping of project {project_id}")
-    except (CoCalcError, TimeoutError) as err:
-        return (
-            f"project {project_id} did not answer system.ping within {PROJECT_START_WAIT:g} s ({_one_line(err)}); "
-            "check the server's project logs"
-        )
-    finally:
-        client.close()
-    return None
+    return Result(SKIP, JUPYTER, CI_SKIP if config.ci else f"skipped, {why}")
 
 
 def doctor(environ: Optional[Mapping[str, str]] = None, out: Optional[TextIO] = None) -> int:

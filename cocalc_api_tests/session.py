@@ -1,9 +1,10 @@
-"""The one session a test process shares: hub client, tracker, cleaner, shared project.
+"""The one session a test process shares: hub client, custody of what the run creates, shared project.
 
 Each test module calls :func:`get_session` from ``setUpModule``; the first call
-builds the session (checking the configuration, the cleanup database and the
-key), later calls return the same object.  A failed build is remembered and
-raised again, so a broken set-up costs one attempt, not one per module.
+builds the session — checking the configuration, the cleanup database and the
+key, in that order, before anything is created — and later calls return the
+same object.  A failed build is remembered and raised again, so a broken
+set-up costs one attempt, not one per module.
 
 >>> from cocalc_api_tests import get_session
 >>> session = get_session()
@@ -11,6 +12,9 @@ raised again, so a broken set-up costs one attempt, not one per module.
 {'now': 1795556211094}
 >>> session.project.system.exec("uname", args=["-s"])["stdout"]
 'Linux\\n'
+
+The session also runs server work in the background (:attr:`Session.background`)
+and keeps the run's report of slow and retried calls (:attr:`Session.calls`).
 """
 import atexit
 import signal
@@ -18,15 +22,16 @@ import sys
 import threading
 import time
 import uuid
-from typing import Any, Callable, Dict, List, Optional, Sequence, TypeVar
+from typing import Any, Callable, Dict, Optional, Sequence
 
+from .background import Background
+from .calllog import CallLog
+from .cleanup import CleanupReport
 from .client import Hub, Project
 from .config import Config
-from .errors import CoCalcAPIError, CoCalcConnectionError, CoCalcError, is_transient
-from .ledger import Ledger
-from .tracking import Intent, Resource, Tracker
-
-T = TypeVar("T")
+from .custody import Custody
+from .errors import CoCalcAPIError, CoCalcConnectionError, CoCalcError
+from .poll import poll
 
 #: Seconds to wait for a server that is still starting before giving up.
 SERVER_WAIT = 30.0
@@ -34,37 +39,8 @@ SERVER_WAIT = 30.0
 PROJECT_START_WAIT = 120.0
 #: Title prefix of the shared temporary project.
 TEMP_PROJECT_PREFIX = "CoCalc API Test "
-
-
-def poll(
-    attempt: Callable[[], T],
-    *,
-    timeout: float,
-    interval: float = 0.25,
-    retry_on: tuple = (CoCalcError,),
-    accept: Callable[[T], bool] = lambda value: True,
-    what: str = "condition",
-) -> T:
-    """Call *attempt* until it returns a value that *accept* approves, or time runs out.
-
-    Exceptions of the *retry_on* types are retried; when the deadline passes, the
-    last one is re-raised, or :class:`TimeoutError` names *what* and the last value.
-    """
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            value = attempt()
-            if accept(value):
-                return value
-            failure: Optional[BaseException] = None
-            last = value
-        except retry_on as err:
-            failure, last = err, None
-        if time.monotonic() >= deadline:
-            if failure is not None:
-                raise failure
-            raise TimeoutError(f"{what} not reached within {timeout:g} s; last value: {last!r}")
-        time.sleep(interval)
+#: Longest name :meth:`Session.unique_name` makes (CoCalc's limit for organization names).
+NAME_LIMIT = 39
 
 
 def project_key_scope(hub: Hub, project_id: Optional[str]) -> Optional[dict]:
@@ -85,155 +61,185 @@ def project_key_scope(hub: Hub, project_id: Optional[str]) -> Optional[dict]:
     return scope if isinstance(scope, dict) and scope.get("project_id") == project_id else None
 
 
+class KeyRefused(CoCalcAPIError):
+    """The server refused ``COCALC_API_KEY``; :attr:`answer` is what it said."""
+
+    def __init__(self, message: str, answer: str):
+        super().__init__(message, "system.test")
+        self.answer = answer
+
+
+def check_key(hub: Hub, config: Config, wait: float = SERVER_WAIT) -> dict:
+    """``system.test`` (retried while the server is unreachable): the key's scope, or a clear error.
+
+    The scope is ``{"account_id", ...}`` for an account's key, or ``{"project_id", ...}``
+    for a key scoped to ``COCALC_PROJECT_ID``.  Raises :class:`CoCalcConnectionError`
+    when the server does not answer within *wait* seconds and :class:`CoCalcAPIError`
+    (:class:`KeyRefused`) when it refuses the key.
+    """
+    try:
+        scope = poll(hub.system.test, timeout=wait, retry_on=(CoCalcConnectionError,), what="server answer")
+    except CoCalcConnectionError as err:
+        raise CoCalcConnectionError(
+            f"The CoCalc server at {config.host} did not answer within {wait:g} s ({err}). Start it, or point "
+            "COCALC_HOST at a running server.",
+            err.url,
+        ) from None
+    except CoCalcAPIError as err:
+        scope = project_key_scope(hub, config.project_id)
+        if scope is None:
+            raise KeyRefused(
+                f"The server at {config.host} refused COCALC_API_KEY ({err.message}). Use a current API key of a "
+                "CoCalc account (Account -> Settings -> API keys), or, for a project-scoped key, set "
+                "COCALC_PROJECT_ID to its project.",
+                err.message,
+            ) from None
+    if not isinstance(scope, dict) or not (scope.get("account_id") or scope.get("project_id")):
+        raise CoCalcAPIError(
+            f"system.test at {config.host} named neither an account nor a project ({scope!r}), so this does not look "
+            "like a CoCalc server; check COCALC_HOST.",
+            "system.test",
+        )
+    return scope
+
+
+def start_and_ping(hub: Hub, project_id: str, *, start: bool = True, wait: float = PROJECT_START_WAIT) -> Project:
+    """Start *project_id* (unless *start* is false) and wait until it answers ``system.ping``.
+
+    Returns a :class:`Project` client for it.  A refusal is raised at once; a
+    project that stays silent raises the last transient error or :class:`TimeoutError`.
+    """
+    if start:
+        hub.projects.start(project_id)
+    client = hub.project(project_id)
+    try:
+        poll(client.system.ping, timeout=wait, what=f"ping of project {project_id}")
+    except BaseException:
+        client.close()
+        raise
+    return client
+
+
 class Session:
-    """Everything a test run shares.  Build it with :func:`get_session`."""
+    """Everything a test run shares.  Build it with :func:`get_session`.
 
-    def __init__(self, config: Config, *, cleaner_factory: Optional[Callable[..., Any]] = None):
-        from .cleanup import Cleaner
+    *custody_factory* (for self-tests) builds the :class:`Custody` from
+    ``(config, hub, run_id)``.
+    """
 
+    def __init__(self, config: Config, *, custody_factory: Optional[Callable[..., Custody]] = None):
         self.config = config
         self.run_id = uuid.uuid4().hex[:8]
-        self.hub = Hub(config.api_key, config.host)
-        self.ledger: Optional[Ledger] = None
-        self.tracker = Tracker(on_add=self._record, on_intent=self._record_intent)
-        factory = cleaner_factory or Cleaner
-        self.cleaner = factory(config, self.hub, self.tracker)
-        if config.cleanup:
-            self.cleaner.preflight()
-        else:
+        self.started = time.time()
+        self.calls = CallLog()
+        self.background = Background()
+        self.hub = Hub(config.api_key, config.host, observer=self.calls.observe)
+        self.custody = (custody_factory or Custody)(config, self.hub, self.run_id)
+        self.custody.preflight()
+        if not config.cleanup:
             print(
-                "cocalc-api-tests: WARNING: COCALC_TESTS_CLEANUP is false; everything this run "
-                "creates stays on the server.",
+                "cocalc-api-tests: WARNING: COCALC_TESTS_CLEANUP is false; everything this run creates stays on "
+                "the server.",
                 file=sys.stderr,
             )
-        self.scope = self._check_key()
-        self.account_id: Optional[str] = self.scope.get("account_id")
-        self.key_project_id: Optional[str] = self.scope.get("project_id")
-        self.cleaner.protect(account_ids=[self.account_id], project_ids=[config.project_id])
-        if config.cleanup:
-            self.ledger = Ledger.for_run(config, self.run_id)
-            self.ledger.protect(account_ids=[self.account_id], project_ids=[config.project_id])
-        self._project_lock = threading.Lock()
-        self._project_id: Optional[str] = config.project_id
-        self._project: Optional[Project] = None
-
-    def _record(self, resource: Resource) -> None:
-        if self.ledger is not None:
-            self.ledger.record(resource)
-
-    def _record_intent(self, intent: Intent) -> None:
-        if self.ledger is not None:
-            self.ledger.record_intent(intent)
-
-    # -- the key ------------------------------------------------------------------
-
-    def _check_key(self) -> dict:
-        """``system.test``, retried while the server is unreachable; the key's scope."""
-        try:
-            scope = poll(self.hub.system.test, timeout=SERVER_WAIT, retry_on=(CoCalcConnectionError,), what="server answer")
-        except CoCalcConnectionError as err:
-            raise CoCalcConnectionError(
-                f"The CoCalc server at {self.config.host} did not answer within {SERVER_WAIT:g} s "
-                f"({err}). Start it, or point COCALC_HOST at a running server.",
-                err.url,
-            ) from None
-        except CoCalcAPIError as err:
-            scope = project_key_scope(self.hub, self.config.project_id)
-            if scope is None:
-                raise CoCalcAPIError(
-                    f"The server at {self.config.host} refused COCALC_API_KEY ({err.message}). Use a "
-                    "current API key of a CoCalc account (Account -> Settings -> API keys), or, for a "
-                    "project-scoped key, set COCALC_PROJECT_ID to its project.",
-                    "system.test",
-                ) from None
+        self.scope = check_key(self.hub, config)
+        if not self.scope.get("account_id"):
             print(
-                f"cocalc-api-tests: WARNING: COCALC_API_KEY is scoped to project {scope['project_id']}; the hub "
+                f"cocalc-api-tests: WARNING: COCALC_API_KEY is scoped to project {self.scope['project_id']}; the hub "
                 "refuses such keys, so only the project tests can pass.",
                 file=sys.stderr,
             )
-        if not (scope.get("account_id") or scope.get("project_id")):
-            raise CoCalcAPIError(f"system.test named neither an account nor a project: {scope!r}", "system.test")
-        return scope
+        self.account_id: Optional[str] = self.scope.get("account_id")
+        self.key_project_id: Optional[str] = self.scope.get("project_id")
+        self.custody.protect(account_ids=[self.account_id], project_ids=[config.project_id])
+        #: Held around Jupyter kernel work, so that stopping a kernel never cuts another test's execution.
+        self.jupyter_lock = threading.RLock()
+        self._project_lock = threading.Lock()
+        self._project_id: Optional[str] = config.project_id
+        self._scratch_lock = threading.Lock()
+        self._scratch_made = False
+        self._closed = False
+
+    @property
+    def tracker(self) -> Any:
+        """The run's :class:`~cocalc_api_tests.tracking.Tracker`."""
+        return self.custody.tracker
 
     # -- names --------------------------------------------------------------------
 
     def unique_name(self, prefix: str) -> str:
         """``prefix-<run id>-<random>``: unique across runs, at most 39 characters."""
         name = f"{prefix}-{self.run_id}-{uuid.uuid4().hex[:8]}"
-        if len(name) > 39:
-            raise ValueError(f"prefix {prefix!r} is too long for a 39-character name")
+        if len(name) > NAME_LIMIT:
+            raise ValueError(f"prefix {prefix!r} is too long for a {NAME_LIMIT}-character name")
         return name
 
-    # -- tracked creation ---------------------------------------------------------
+    @property
+    def scratch_dir(self) -> str:
+        """The folder (relative to the shared project's home) that holds every file the tests write.
 
-    def _create(self, kind: str, key: Dict[str, Any], call: Callable[[], Any], **extra: Any) -> Any:
-        """*call()*, bracketed by an intent (before) and the tracked id (after).
-
-        A refusal abandons the intent; a timeout or a lost connection leaves it
-        unresolved, so the cleaner looks the row up by *key*.
+        Made on first use; removed at the end of the run, also from a project named
+        by ``COCALC_PROJECT_ID``.
         """
-        intent = self.tracker.intend(kind, **key)
-        try:
-            resource_id = call()
-        except CoCalcError as err:
-            if not is_transient(err):
-                self.tracker.abandon(intent)
-            raise
-        self.tracker.add(kind, resource_id, intent=intent, **dict(key, **extra))
-        return resource_id
+        path = f"cocalc-api-tests-{self.run_id}"
+        with self._scratch_lock:
+            if not self._scratch_made:
+                self.custody.scratch(self.project_id, path)
+                self.project.system.exec("mkdir", args=["-p", path])
+                self._scratch_made = True
+        return path
+
+    # -- tracked creation ---------------------------------------------------------
 
     def create_project(self, **kwargs: Any) -> str:
         """Create a project through the API and track it (*title* defaults to a unique name)."""
         kwargs.setdefault("title", self.unique_name("project"))
-        return self._create("project", {"title": kwargs["title"]}, lambda: self.hub.projects.create_project(**kwargs))
+        return self.custody.create("project", {"title": kwargs["title"]}, lambda: self.hub.projects.create_project(**kwargs))
 
     def create_user(self, org_name: str, **kwargs: Any) -> str:
         """Create an account in organization *org_name* and track it."""
         kwargs.setdefault("email", f"{self.unique_name('user')}@test.local")
-        return self._create(
+        return self.custody.create(
             "account", {"email": kwargs["email"]}, lambda: self.hub.org.create_user(org_name, **kwargs), org=org_name
         )
 
     def create_org(self, name: str) -> str:
         """Create an organization and track it."""
-        return self._create("organization", {"name": name}, lambda: self.hub.org.create(name))
+        return self.custody.create("organization", {"name": name}, lambda: self.hub.org.create(name))
 
     def create_api_key(self, project_id: str, name: Optional[str] = None, expire: Optional[str] = None) -> Dict[str, Any]:
-        """Create an API key scoped to *project_id* and track it; the created key's row."""
+        """Create an API key scoped to *project_id* and track it; the created key's row (with ``secret``)."""
         name = name or self.unique_name("key")
-
-        def call() -> Any:
-            return self.hub.system.manage_api_keys("create", project_id=project_id, name=name, expire=expire)
-
-        rows: List[Dict[str, Any]] = []
+        created: Dict[str, Any] = {}
 
         def create() -> int:
-            rows.extend(call() or [])
-            if len(rows) != 1 or not isinstance(rows[0], dict) or "id" not in rows[0]:
-                raise CoCalcAPIError(f"answered {rows!r}, not one created key", "system.manageApiKeys")
+            rows = self.hub.system.manage_api_keys("create", project_id=project_id, name=name, expire=expire)
+            if not (isinstance(rows, list) and len(rows) == 1 and isinstance(rows[0], dict) and "id" in rows[0]):
+                raise CoCalcAPIError(f"answered {rows!r}, not the one created key", "system.manageApiKeys")
+            created.update(rows[0])
             return rows[0]["id"]
 
-        self._create("api_key", {"name": name, "project_id": project_id}, create)
-        return rows[0]
+        self.custody.create("api_key", {"name": name, "project_id": project_id}, create)
+        return created
 
     def create_license(self, **fields: Any) -> str:
-        """Write a site license through ``db.userQuery`` (site admins only) and track it."""
+        """Write a site license through ``db.userQuery`` (site admins only) and track it; its id."""
         license_id = str(fields.setdefault("id", str(uuid.uuid4())))
         fields.setdefault("title", self.unique_name("license"))
-        self.tracker.add("license", license_id, title=fields["title"])  # the id is ours: track it first
+        self.custody.track("license", license_id, title=fields["title"])  # the id is ours: tracked before the call
         self.hub.db.query({"site_licenses": fields})
         return license_id
 
     def send_message(self, subject: str, body: str, to_ids: Sequence[str], reply_id: Optional[int] = None) -> int:
-        """Send a message and track it."""
-        return self._create(
+        """Send a message and track it; its id."""
+        return self.custody.create(
             "message", {"subject": subject}, lambda: self.hub.messages.send(subject, body, list(to_ids), reply_id=reply_id)
         )
 
     def tracked_event(self, prefix: str = "event") -> str:
         """A unique tag for rows written into CoCalc's logging tables, tracked for deletion."""
         tag = self.unique_name(prefix)
-        self.tracker.add("event", tag)
+        self.custody.track("event", tag)
         return tag
 
     # -- the shared project -------------------------------------------------------
@@ -243,47 +249,47 @@ class Session:
         """The shared project: ``COCALC_PROJECT_ID``, or a temporary one made on first use."""
         with self._project_lock:
             if self._project_id is None:
-                self._project_id = self._make_temporary_project()
+                stamp = time.strftime("%Y-%m-%d %H:%M:%S")
+                self._project_id = self.create_project(
+                    title=f"{TEMP_PROJECT_PREFIX}{stamp} {self.run_id}",
+                    description="Temporary project made by cocalc-api-tests; removed when the run ends.",
+                )
             return self._project_id
+
+    def start_shared_project(self) -> "Any":
+        """Begin making and starting the shared project in the background (once); its job."""
+        return self.background.submit("shared project", self._start_shared_project)
+
+    def _start_shared_project(self) -> Project:
+        # The hub refuses project-scoped keys; their project must already run (the bridge starts it).
+        return start_and_ping(self.hub, self.project_id, start=bool(self.account_id))
 
     @property
     def project(self) -> Project:
-        """A :class:`Project` client for :attr:`project_id`, ready to answer."""
-        project_id = self.project_id
-        with self._project_lock:
-            if self._project is None:
-                client = self.hub.project(project_id)
-                if self.account_id:  # the hub refuses project-scoped keys; their project must be running
-                    self.hub.projects.start(project_id)
-                poll(client.system.ping, timeout=PROJECT_START_WAIT, what=f"ping of project {project_id}")
-                self._project = client
-            return self._project
-
-    def _make_temporary_project(self) -> str:
-        stamp = time.strftime("%Y-%m-%d %H:%M:%S")
-        return self.create_project(
-            title=f"{TEMP_PROJECT_PREFIX}{stamp} {self.run_id}",
-            description="Temporary project made by cocalc-api-tests; removed when the run ends.",
-        )
+        """A :class:`Project` client for :attr:`project_id`, once the project answers."""
+        return self.start_shared_project().result()
 
     # -- the end ------------------------------------------------------------------
 
-    def close(self) -> Optional[Any]:
-        """Run the cleaner (once), drop the ledger if it finished, close the HTTP connections.
+    def close(self) -> Optional[CleanupReport]:
+        """Clean up (once): custody's close, then the HTTP connections.
 
         Ctrl-C and SIGTERM are held off while the cleaner works, so a second
         interruption cannot leave the cleanup half done.
         """
         with _signals_deferred():
+            if self._closed:
+                return self.custody.cleaner.run()
+            self._closed = True
+            for line in self.calls.lines():
+                print(f"cocalc-api-tests: {line}", file=sys.stderr)
             try:
-                report = self.cleaner.run()
-                if self.ledger and report is not None and report.complete:
-                    self.ledger.finish()
-                return report
+                return self.custody.close()
             finally:
+                job = self.background.get("shared project")
+                if job is not None and job.done() and job.exception() is None:
+                    job.result().close()
                 self.hub.close()
-                if self._project is not None:
-                    self._project.close()
 
 
 class _signals_deferred:

@@ -1,51 +1,43 @@
 """Jupyter in the shared project: kernel set-up, execution through the hub and the project.
 
 Every test here is skipped when ``CI`` is true (see :data:`support.JUPYTER_SKIP_REASON`).
+The kernel set-up (ipykernel installed, the ``python3`` spec registered) and the
+first, cold execution run in the background from the start of the run
+(:func:`support.warm_up_kernel`); the set-up tests check what those steps answered.
 """
-import unittest
+from .errors import CoCalcError
+from .support import KERNEL, WARM_UP_CODE, JupyterTestCase, prepare, skip_on_ci
 
-from .session import get_session
-from .support import KERNEL, JupyterTestCase, skip_on_ci
-
-#: Seconds pip may take to install ipykernel.
-INSTALL_TIMEOUT = 600
-#: Installs ipykernel unless it is there: into ~/.local first (a distribution's Python refuses
-#: system-wide installs), else into the environment (a virtualenv refuses --user).
-INSTALL_IPYKERNEL = (
-    "python3 -c 'import ipykernel' 2>/dev/null || python3 -m pip install --quiet --user ipykernel "
-    "|| python3 -m pip install --quiet ipykernel"
-)
 #: Prints the names of the kernel specs Jupyter finds, one per line.
 FIND_KERNELSPECS = "from jupyter_client.kernelspec import find_kernel_specs; print(*sorted(find_kernel_specs()), sep='\\n')"
+#: Seconds CoCalc may go on listing kernel specs from before a registration (its cache keeps them 30 s).
+SPEC_CACHE_WAIT = 60.0
 
 
 def setUpModule() -> None:
-    get_session()
-
-
-def load_tests(loader, tests, pattern):  # type: ignore[no-untyped-def]
-    """Run the classes in the order written: the kernel set-up comes before its use."""
-    suite = unittest.TestSuite()
-    for case in (TestKernelSetup, TestKernelSpecs, TestExecuteViaHub, TestExecuteViaProject, TestKernelProcesses):
-        suite.addTests(loader.loadTestsFromTestCase(case))
-    return suite
+    prepare()
 
 
 @skip_on_ci
 class TestKernelSetup(JupyterTestCase):
-    """Make sure the project can run Python kernels."""
+    """The project can run Python kernels (set up by the background warm-up)."""
+
+    def step(self, name: str) -> dict:
+        """The warm-up's answer to set-up step *name*, which must have exited 0."""
+        answer = self.warm_up().get(name)
+        if isinstance(answer, CoCalcError):
+            self.fail(f"the kernel set-up step {name!r} failed: {answer}")
+        self.assertIsInstance(answer, dict, f"the kernel set-up step {name!r} answered {answer!r}")
+        self.assertEqual(answer.get("exit_code"), 0, f"the kernel set-up step {name!r} answered {answer!r}")
+        return answer
 
     def test_install_ipykernel(self) -> None:
-        self.exec_ok(INSTALL_IPYKERNEL, bash=True, timeout=INSTALL_TIMEOUT)
+        self.step("install")
         version = self.exec_ok("python3", args=["-c", "import ipykernel; print(ipykernel.__version__)"])
         self.assertRegex(version["stdout"].strip(), r"^\d+\.\d+")
 
     def test_register_kernelspec(self) -> None:
-        self.exec_ok(
-            "python3",
-            args=["-m", "ipykernel", "install", "--user", "--name", KERNEL, "--display-name", "Python 3 (ipykernel)"],
-            timeout=120,
-        )
+        self.step("register")
         listing = self.exec_ok("python3", args=["-c", FIND_KERNELSPECS])
         self.assertIn(KERNEL, listing["stdout"].split(), f"kernel specs found in the project: {listing['stdout']!r}")
 
@@ -54,21 +46,33 @@ class TestKernelSetup(JupyterTestCase):
 class TestKernelSpecs(JupyterTestCase):
     """``jupyter.kernels`` for the shared project."""
 
+    def specs(self) -> list:
+        """The project's kernel specs once they include :data:`KERNEL` (CoCalc caches the list for 30 s)."""
+        self.warm_up()
+        return self.poll_call(
+            self.hub.jupyter.kernels,
+            project_id=self.project_id,
+            accept=lambda specs: isinstance(specs, list) and KERNEL in [s.get("name") for s in specs],
+            timeout=SPEC_CACHE_WAIT,
+            what=f"jupyter.kernels listing {KERNEL}",
+        )
+
     def test_specs_not_empty(self) -> None:
-        specs = self.call(self.hub.jupyter.kernels, project_id=self.project_id)
-        self.assertIsInstance(specs, list)
-        self.assertTrue(specs, "jupyter.kernels listed no kernel specs")
+        for spec in self.specs():
+            with self.subTest(spec=spec.get("name")):
+                for field in ("name", "display_name", "language"):
+                    self.assertIsInstance(spec.get(field), str, f"kernel spec {spec!r}")
+                    self.assertTrue(spec[field], f"kernel spec {spec!r} has an empty {field}")
 
     def test_python3_available(self) -> None:
-        specs = self.call(self.hub.jupyter.kernels, project_id=self.project_id)
-        python3 = [s for s in specs if s.get("name") == KERNEL]
-        self.assertEqual(len(python3), 1, f"jupyter.kernels answered {specs!r}")
+        python3 = [s for s in self.specs() if s.get("name") == KERNEL]
+        self.assertEqual(len(python3), 1, f"jupyter.kernels lists {KERNEL} {len(python3)} times")
         self.assertEqual(python3[0].get("language"), "python")
 
 
 @skip_on_ci
 class TestExecuteViaHub(JupyterTestCase):
-    """``jupyter.execute`` on the hub answers ``{"output": [...]}``."""
+    """``jupyter.execute`` on the hub answers ``{"output": [...], "created"}``, never from an old cache."""
 
     def test_sum(self) -> None:
         self.assertTextPlain(self.execute_via_hub("sum(range(100))"), "4950")
@@ -89,6 +93,10 @@ class TestExecuteViaProject(JupyterTestCase):
     """``system.jupyterExecute`` on the project answers the bare output list."""
 
     def test_sum(self) -> None:
+        first = self.warm_up().get("first")
+        if isinstance(first, CoCalcError):
+            self.fail(f"the first, cold execution of {WARM_UP_CODE!r} failed: {first}")
+        self.assertTextPlain(first, "4950")
         self.assertTextPlain(self.execute_via_project("sum(range(100))"), "4950")
 
     def test_history(self) -> None:
@@ -105,8 +113,9 @@ class TestKernelProcesses(JupyterTestCase):
     """Running kernels: listing and stopping them."""
 
     def test_running_kernels(self) -> None:
-        self.execute_via_project("2 + 2")
-        self.assertTrue(self.running_kernels(), "a kernel just ran, yet none is listed")
+        with self.kernel():
+            self.assertTextPlain(self.execute_via_project("2 + 2"), "4")
+            self.assertTrue(self.running_kernels(), "a kernel just ran, yet none is listed")
 
     def test_stop_kernel(self) -> None:
         self.stop_a_kernel()

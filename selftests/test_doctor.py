@@ -40,7 +40,7 @@ LEDGERS: Optional[str] = None
 UUID = r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"
 
 PROJECT_OK = "✓ project: a temporary project started and answered system.ping; it was stopped and hard-deleted"
-SCHEMA_OK = "✓ schema: every table and column the cleaner needs is present"
+SCHEMA_OK = "✓ schema: every table, column and privilege the cleaner needs is present"
 JUPYTER_OK = "✓ Jupyter: the python3 kernel is available"
 JUPYTER_CI = "- Jupyter: skipped, CI is true (the suite skips the Jupyter tests on CI)"
 
@@ -370,7 +370,7 @@ class FailingTest(DoctorTestCase):
         before = row_counts()
         status, lines = self.run_doctor(environ)
         self.assertLinesMatch(lines[6:], [
-            f"✗ project: COCALC_PROJECT_ID project {project_id} could not be started "
+            f"✗ project: COCALC_PROJECT_ID {project_id} could not be started and pinged "
             "(Error: must be collaborator on project to start it); check that the key's account collaborates "
             "on it and that the server can run projects",
             "- Jupyter: skipped, no running project",

@@ -15,7 +15,8 @@ from cocalc_api_tests.client import Hub
 from cocalc_api_tests.config import Config
 from cocalc_api_tests.errors import CoCalcAPIError
 from cocalc_api_tests.ledger import Ledger
-from cocalc_api_tests.session import Session, poll
+from cocalc_api_tests.poll import poll
+from cocalc_api_tests.session import Session
 from cocalc_api_tests.standin.api_auth import create_api_key
 from cocalc_api_tests.tracking import Resource
 from cocalc_api_tests.standin.launch import StandinEnvironment, leaked_rows, snapshot
@@ -106,8 +107,8 @@ class TestLedger(SuiteRunCase):
 
     def test_cleanup_refuses_a_ledger_of_another_server(self) -> None:
         account_id = ENV.mint_key()[0]  # an existing account: the cleaner must not get that far
-        config = Config.from_env(dict(ENV.environ, COCALC_HOST="http://cocalc.example.org"))
-        ledger = Ledger.for_run(config, "otherrun", self.ledgers)
+        config = Config.from_env(dict(ENV.environ, COCALC_HOST="http://cocalc.example.org", COCALC_TESTS_LEDGER_DIR=self.ledgers))
+        ledger = Ledger.for_run(config, "otherrun")
         ledger.record(Resource("account", account_id))
         self.before = snapshot(ENV.store)
         status, out, err = run([PY, "-m", "cocalc_api_tests", "cleanup", "--ledger", ledger.path], self.environ())

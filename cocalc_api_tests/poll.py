@@ -1,0 +1,120 @@
+"""Waiting with a deadline: poll until a condition holds, retry while an error is transient.
+
+>>> poll(lambda: hub.projects.state(pid), accept=lambda s: s["state"] == "opened", timeout=60)
+>>> retry_transient(lambda: project.system.jupyter_execute("1+1", "python3"), budget=300, what="...")
+
+Neither sleeps a fixed time in the caller's stead: both end as soon as the
+condition holds, and both fail with what they saw when the deadline passes.
+"""
+import time
+from dataclasses import dataclass, field
+from typing import Callable, List, Optional, Tuple, Type, TypeVar
+
+from .errors import CoCalcError, is_transient
+
+T = TypeVar("T")
+
+#: Seconds between two attempts of :func:`poll` unless told otherwise.
+INTERVAL = 0.25
+
+
+def poll(
+    attempt: Callable[[], T],
+    *,
+    timeout: float,
+    interval: float = INTERVAL,
+    retry_on: Tuple[Type[BaseException], ...] = (CoCalcError,),
+    accept: Callable[[T], bool] = lambda value: True,
+    what: str = "condition",
+) -> T:
+    """Call *attempt* until it returns a value that *accept* approves, or time runs out.
+
+    Exceptions of the *retry_on* types are retried only while :func:`is_transient`
+    holds for them (a refusal is raised at once); when the deadline passes, the
+    last exception is re-raised, or :class:`TimeoutError` names *what* and the
+    last value.
+    """
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            value = attempt()
+            if accept(value):
+                return value
+            failure: Optional[BaseException] = None
+            last = value
+        except retry_on as err:
+            if isinstance(err, CoCalcError) and not is_transient(err):
+                raise
+            failure, last = err, None
+        if time.monotonic() >= deadline:
+            if failure is not None:
+                raise failure
+            raise TimeoutError(f"{what} not reached within {timeout:g} s; last value: {last!r}")
+        time.sleep(min(interval, max(0.0, deadline - time.monotonic())))
+
+
+@dataclass
+class Attempts:
+    """What :func:`retry_transient` saw: one ``(seconds, error text or None)`` per attempt."""
+
+    what: str
+    tries: List[Tuple[float, Optional[str]]] = field(default_factory=list)
+
+    @property
+    def seconds(self) -> float:
+        return sum(seconds for seconds, _ in self.tries)
+
+    def describe(self) -> str:
+        """``3 attempts in 182.0 s: timeout after 90.0 s, timeout after 90.1 s, answered after 2.0 s``."""
+        parts = [f"{'answered' if error is None else _short(error)} after {seconds:.1f} s" for seconds, error in self.tries]
+        return f"{len(self.tries)} attempt{'s' * (len(self.tries) != 1)} in {self.seconds:.1f} s: " + ", ".join(parts)
+
+
+class StillTransient(CoCalcError):
+    """:func:`retry_transient` ran out of budget while every answer was transient."""
+
+    def __init__(self, attempts: Attempts, last: CoCalcError):
+        super().__init__(f"{attempts.what} did not answer within the retry budget ({attempts.describe()}); last answer: {last}")
+        self.attempts = attempts
+        self.last = last
+
+
+def retry_transient(
+    attempt: Callable[[], T],
+    *,
+    budget: float,
+    what: str,
+    pause: float = 1.0,
+    on_done: Optional[Callable[[Attempts], None]] = None,
+) -> T:
+    """Call *attempt* again while it fails transiently (a timeout), within *budget* seconds in all.
+
+    A permanent failure is raised at once.  When the budget is spent on transient
+    failures, :class:`StillTransient` names *what* and every wait.  *on_done*
+    receives the :class:`Attempts` in every case (the run's report of slow calls).
+    """
+    attempts = Attempts(what)
+    started = time.monotonic()
+    try:
+        while True:
+            begun = time.monotonic()
+            try:
+                value = attempt()
+            except CoCalcError as err:
+                attempts.tries.append((time.monotonic() - begun, str(err)))
+                if not is_transient(err):
+                    raise
+                if time.monotonic() - started + pause >= budget:
+                    raise StillTransient(attempts, err) from None
+                time.sleep(pause)
+                continue
+            attempts.tries.append((time.monotonic() - begun, None))
+            return value
+    finally:
+        if on_done is not None:
+            on_done(attempts)
+
+
+def _short(error: str, limit: int = 60) -> str:
+    text = " ".join(error.split())
+    return text if len(text) <= limit else text[: limit - 3] + "..."
