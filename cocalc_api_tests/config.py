@@ -128,6 +128,12 @@ class Config:
                 raise ValueError
         except ValueError:
             raise ConfigError(f"PGPORT={port_text!r} is not a TCP port number (1-65535).") from None
+        ledger_dir = ledger_dir_from_env(env)
+        if os.path.exists(ledger_dir) and not os.path.isdir(ledger_dir):
+            raise ConfigError(
+                f"COCALC_TESTS_LEDGER_DIR names {ledger_dir}, which is a file, not a folder; point it at a folder (it "
+                "is made if missing), where the suite records what a run creates so an interrupted run can be cleaned up."
+            )
         return cls(
             api_key=api_key,
             host=host,
@@ -139,7 +145,7 @@ class Config:
             pgdatabase=env.get("PGDATABASE", "").strip() or "smc",
             pgport=pgport,
             pgpassword=env.get("PGPASSWORD") or None,
-            ledger_dir=ledger_dir_from_env(env),
+            ledger_dir=ledger_dir,
         )
 
     @property

@@ -1,17 +1,37 @@
 """The hub API: system calls, projects, the database, messages, sync and Jupyter kernel specs."""
 import time
 import uuid
+from typing import Any, Dict
 
 from .client import Hub
-from .session import get_session
-from .support import BAD_KEY_ERROR, APITestCase, remote_name
+from .support import BAD_KEY_ERROR, CLOCK_SKEW, APITestCase, background_project, parse_time, prepare, remote_name
 
 #: The states of a project that is not running (CoCalc's stop ends in "opened").
 STOPPED = ("opened", "closed", "archived")
+#: Seconds within which the server's clock (in ms) must move on.
+PING_ADVANCE_WAIT = 5.0
+#: The projects the slow tests need: made (and started) in the background from the module's set-up,
+#: so that the tests only wait for what is left.  Job name -> ``background_project`` options.
+PROJECT_JOBS: Dict[str, Dict[str, Any]] = {
+    "test_hub lifecycle": {"start": True, "description": "lifecycle test"},
+    "test_hub stop": {"start": True},
+    "test_hub touch": {},
+    "test_hub copy target": {"start": True},
+}
 
 
 def setUpModule() -> None:
-    get_session()
+    session = prepare()
+    for job, options in PROJECT_JOBS.items():
+        background_project(session, job, **options)
+
+
+class HubTestCase(APITestCase):
+    """Tests that use a project made for them in the background."""
+
+    def project_for(self, job: str) -> Dict[str, Any]:
+        """The project made for *job* in the background (``{"project_id", "title", "start"?}``)."""
+        return self.prepared(job, lambda: background_project(self.session, job, **PROJECT_JOBS[job]))
 
 
 class TestHubSystem(APITestCase):
@@ -19,17 +39,18 @@ class TestHubSystem(APITestCase):
 
     def test_ping(self) -> None:
         answer = self.poll_call(self.hub.system.ping, accept=lambda a: isinstance(a, dict) and "now" in a, timeout=30)
-        self.assertIsInstance(answer["now"], int, f"system.ping answered {answer!r}")
-        self.assertLess(abs(answer["now"] / 1000 - time.time()), 3600, f"server clock far off: {answer!r}")
+        self.assertRecentMs(answer["now"], "system.ping's now")
 
     def test_client_keeps_key_and_host(self) -> None:
+        """A new Hub client (host with a trailing slash) reaches this server as this key's account, and only the hub."""
         config = self.session.config
         hub = Hub(config.api_key, config.host + "/")
         self.addCleanup(hub.close)
-        self.assertTrue(hub.api_key == config.api_key, "the Hub client did not keep its API key")
-        self.assertEqual(hub.host, config.host)
-        self.assertEqual(hub.url, config.host + "/api/conat/hub")
-        self.assertFalse(config.api_key in repr(hub), "repr(Hub) shows the API key")
+        scope = self.call(hub.system.test)
+        self.assertEqual(scope.get("account_id"), self.session.account_id, f"system.test answered {scope!r}")
+        self.assertRecentMs(scope.get("server_time"), "system.test's server_time")
+        # The hub's API has no project calls: a project endpoint's call is unknown there.
+        self.assertCallFails(hub.call, "system.exec", [{"command": "true"}], contains="Error: unknown function 'system.exec'")
 
     def test_bogus_key_is_refused(self) -> None:
         bogus = Hub(f"sk-bogus{uuid.uuid4().hex}", self.session.config.host)
@@ -38,8 +59,18 @@ class TestHubSystem(APITestCase):
         self.assertFalse(bogus.api_key in str(error), "the error text shows the API key")
 
     def test_repeated_pings(self) -> None:
-        times = [self.call(self.hub.system.ping)["now"] for _ in range(5)]
-        self.assertEqual(times, sorted(times), f"system.ping went back in time: {times}")
+        """Each ping's ``now`` is later than the one before (asked again until it is) and close to our clock."""
+        times = [self.call(self.hub.system.ping)["now"]]
+        for _ in range(4):
+            answer = self.poll_call(
+                self.hub.system.ping,
+                accept=lambda a: a.get("now", 0) > times[-1],
+                timeout=PING_ADVANCE_WAIT,
+                what=f"a system.ping later than {times[-1]}",
+            )
+            times.append(answer["now"])
+        for now in times:
+            self.assertRecentMs(now, f"system.ping's now (of {times})")
 
     def test_user_search(self) -> None:
         tag = uuid.uuid4().hex[:8]
@@ -60,13 +91,18 @@ class TestHubSystem(APITestCase):
             self.assertEqual(self.call(self.hub.system.user_search, nonsense), [])
 
 
-class TestHubProjects(APITestCase):
+class TestHubProjects(HubTestCase):
     """``projects.*``, ``db.userQuery``, ``messages``, ``sync`` and ``jupyter.kernels``."""
 
     def test_create_project(self) -> None:
-        project_id = self.create_tracked_project(title=self.unique_name("create"))
+        title, description = self.unique_name("create"), f"made by test_create_project ({uuid.uuid4().hex[:8]})"
+        project_id = self.create_tracked_project(title=title, description=description)
         self.assertEqual(str(uuid.UUID(project_id)), project_id)
-        self.assertEqual(self.project_row(project_id, "title")["project_id"], project_id)
+        row = self.project_row(project_id, "title", "description", "users")
+        self.assertEqual((row.get("title"), row.get("description")), (title, description), f"project row: {row!r}")
+        users = row.get("users") or {}
+        self.assertEqual(set(users), {self.session.account_id}, f"users of a new project: {users!r}")
+        self.assertEqual(users[self.session.account_id].get("group"), "owner", f"users of a new project: {users!r}")
 
     def test_list_projects(self) -> None:
         project_id = self.project_id
@@ -86,50 +122,44 @@ class TestHubProjects(APITestCase):
         self.call(self.project.system.ping)
         state = self.poll_call(self.hub.projects.state, self.project_id, accept=lambda s: s.get("state") == "running")
         self.assertIsInstance(state.get("time"), str, f"projects.state answered {state!r}")
+        self.assertRecent(parse_time(state["time"]), "projects.state's time")
         status = self.call(self.hub.projects.status, self.project_id)
         self.assertIsInstance(status, dict)
         self.assertIsInstance(status.get("project.pid"), int, f"projects.status answered {status!r}")
         self.assertGreater(status["project.pid"], 0)
         self.assertIsInstance(status.get("start_ts"), int, f"projects.status answered {status!r}")
-
-    def test_project_lifecycle(self) -> None:
-        title = self.unique_name("lifecycle")
-        project_id = self.create_tracked_project(title=title, description="lifecycle test")
-        self.assertIsNone(self.call(self.hub.projects.start, project_id))
-        client = self.hub.project(project_id)
-        self.addCleanup(client.close)
-        self.poll_call(client.system.ping, what=f"ping of started project {project_id}")
-        self.assertEqual(self.project_row(project_id, "title", all=False).get("title"), title)
-        uname = self.exec_ok("uname", project=client, args=["-a"])
-        self.assertIn("Linux", uname["stdout"])
-        self.assertIsNone(self.call(self.hub.projects.stop, project_id))
-        self.poll_call(self.hub.projects.state, project_id, accept=lambda s: s.get("state") in STOPPED)
-        self.assertIsNone(self.call(self.hub.projects.delete, project_id))
-        self.assertIs(self.project_row(project_id, "deleted").get("deleted"), True)
+        # The running project started after it was created, and not in the future.
+        created = parse_time(self.project_row(self.project_id, "created")["created"]).timestamp()
+        self.assertGreaterEqual(status["start_ts"] / 1000, created - CLOCK_SKEW, f"start_ts before creation: {status!r}")
+        self.assertLessEqual(status["start_ts"] / 1000, time.time() + CLOCK_SKEW, f"start_ts in the future: {status!r}")
 
     def test_collaborators(self) -> None:
         project_id = self.create_tracked_project(title=self.unique_name("collab"))
         other = self.create_other_account()
         owner = self.session.account_id
-        answer = self.call(self.hub.projects.add_collaborator, project_id, other)
-        self.assertEqual(answer, {"project_id": [project_id]})
-        users = self.project_row(project_id, "users")["users"]
-        self.assertEqual(users.get(other, {}).get("group"), "collaborator", f"users after add: {users!r}")
-        self.assertEqual(users.get(owner, {}).get("group"), "owner", f"users after add: {users!r}")
-        self.assertIsNone(self.call(self.hub.projects.remove_collaborator, project_id, other))
-        users = self.project_row(project_id, "users")["users"]
-        self.assertNotIn(other, users)
-        self.assertEqual(users.get(owner, {}).get("group"), "owner", f"users after remove: {users!r}")
-
-    def test_stop(self) -> None:
-        project_id = self.create_tracked_project(title=self.unique_name("stop"), start=True)
-        self.poll_call(self.hub.projects.state, project_id, accept=lambda s: s.get("state") == "running")
-        self.assertIsNone(self.call(self.hub.projects.stop, project_id))
-        state = self.poll_call(self.hub.projects.state, project_id, accept=lambda s: s.get("state") in STOPPED)
-        self.assertIn(state.get("state"), STOPPED)
+        groups = lambda: {a: u.get("group") for a, u in (self.project_row(project_id, "users").get("users") or {}).items()}
+        with self.subTest(form="single ids"):
+            answer = self.call(self.hub.projects.add_collaborator, project_id, other)
+            self.assertEqual(answer, {"project_id": [project_id]})
+            self.assertEqual(groups(), {owner: "owner", other: "collaborator"}, "users after addCollaborator")
+            self.assertIsNone(self.call(self.hub.projects.remove_collaborator, project_id, other))
+            self.assertEqual(groups(), {owner: "owner"}, "users after removeCollaborator")
+        with self.subTest(form="arrays"):
+            answer = self.call(self.hub.projects.add_collaborator, [project_id], [other])
+            self.assertEqual(answer, {"project_id": [project_id]})
+            self.assertEqual(groups(), {owner: "owner", other: "collaborator"}, "users after addCollaborator of arrays")
+        with self.subTest(refused="removing the owner"):
+            self.assertCallFails(
+                self.hub.projects.remove_collaborator,
+                project_id,
+                owner,
+                contains="OwnershipError: Cannot remove an owner. Demote to collaborator first.",
+            )
+            self.assertEqual(groups(), {owner: "owner", other: "collaborator"}, "users after the refused removal")
 
     def test_touch(self) -> None:
-        project_id = self.create_tracked_project(title=self.unique_name("touch"))
+        project_id = self.project_for("test_hub touch")["project_id"]
+        before = time.time()
         self.assertIsNone(self.call(self.hub.projects.touch, project_id))
         account_id = self.session.account_id
         row = self.poll_call(
@@ -139,7 +169,9 @@ class TestHubProjects(APITestCase):
             accept=lambda r: account_id in (r.get("last_active") or {}),
             what=f"projects.touch recorded in last_active of {project_id}",
         )
-        self.assertIsInstance(row["last_active"][account_id], str)
+        self.assertRecent(parse_time(row["last_active"][account_id]), "last_active after projects.touch", before)
+        # CoCalc's touch also starts a project that is not running.
+        self.poll_call(self.hub.projects.state, project_id, accept=lambda s: s.get("state") == "running")
 
     def test_get_names(self) -> None:
         tag = uuid.uuid4().hex[:8]
@@ -149,44 +181,38 @@ class TestHubProjects(APITestCase):
         self.assertEqual(names.get(account_id, {}).get("first_name"), f"Named{tag}", f"getNames answered {names!r}")
         self.assertEqual(names[account_id].get("last_name"), "Person")
 
-    def test_copy_path_between_projects(self) -> None:
-        content = uuid.uuid4().hex
-        source, target = f"copy-src-{content[:8]}.txt", f"copy-dst-{content[:8]}.txt"
-        self.exec_ok(f"echo {content} > {source}", bash=True)
-        target_id = self.create_tracked_project(title=self.unique_name("copy"))
-        answer = self.call(
-            self.hub.projects.copy_path_between_projects, self.project_id, source, target_project_id=target_id, target_path=target
-        )
-        self.assertIsNone(answer)
-        self.call(self.hub.projects.start, target_id)
-        client = self.hub.project(target_id)
-        self.addCleanup(client.close)
-        self.poll_call(client.system.ping, what=f"ping of project {target_id}")
-        self.assertEqual(self.exec_ok("cat", project=client, args=[target])["stdout"], content + "\n")
-
     def test_sync_history(self) -> None:
-        path = f"{self.unique_name('history')}.txt"
+        """A file written by exec was never opened in an editor: no patches, no info.  Strangers are refused."""
+        path = self.scratch_path(f"{self.unique_name('history')}.txt")
         self.exec_ok(f"echo initial > {path}", bash=True)
         history = self.call(self.hub.sync.history, self.project_id, path)
-        self.assertIsInstance(history, dict, f"sync.history answered {history!r}")
-        self.assertIsInstance(history.get("patches"), list, f"sync.history answered {history!r}")
-        self.assertIsInstance(history.get("info"), dict, f"sync.history answered {history!r}")
+        self.assertEqual(history, {"patches": [], "info": {}}, "sync.history of a file never opened")
+        stranger = str(uuid.uuid4())
+        self.assertCallFails(
+            self.hub.sync.history, stranger, path, contains="Error: user must be collaborator on source project"
+        )
 
     def test_db_query(self) -> None:
         answer = self.call(self.hub.db.query, {"accounts": {"first_name": None, "account_id": None}})
         self.assertIsInstance(answer.get("accounts"), dict, f"db.userQuery answered {answer!r}")
         self.assertEqual(answer["accounts"].get("account_id"), self.session.account_id)
         self.assertIsInstance(answer["accounts"].get("first_name"), str, f"db.userQuery answered {answer!r}")
+        me = self.session.account_id
+        names = self.call(self.hub.system.get_names, [me])
+        self.assertEqual(answer["accounts"]["first_name"].strip(), names.get(me, {}).get("first_name"), f"getNames: {names!r}")
 
     def test_messages_send(self) -> None:
         recipient = self.create_other_account()
         subject = self.unique_name("subject")
-        message_id = self.call(self.hub.messages.send, subject, "a test message", [recipient])
+        body = f"a test message, **markdown** and ünïcode ({uuid.uuid4().hex[:8]})"
+        message_id = self.call(self.hub.messages.send, subject, body, [recipient])
         self.assertIsInstance(message_id, int, f"messages.send answered {message_id!r}")
         self.track_message(message_id)
         self.assertGreater(message_id, 0)
         message = self.sent_message(lambda m: m.get("id") == message_id, f"message {message_id}")
         self.assertEqual((message.get("subject"), message.get("to_ids")), (subject, [recipient]), f"sent message: {message!r}")
+        self.assertEqual(message.get("body"), body)
+        self.assertEqual(message.get("from_id"), self.session.account_id)
 
     def test_jupyter_kernels(self) -> None:
         kernels = self.call(self.hub.jupyter.kernels, project_id=self.project_id)
@@ -196,3 +222,54 @@ class TestHubProjects(APITestCase):
             with self.subTest(spec=spec.get("name")):
                 self.assertIsInstance(spec.get("name"), str)
                 self.assertIsInstance(spec.get("display_name"), str)
+                self.assertTrue(isinstance(spec.get("language"), str) and spec["language"], f"spec {spec!r}")
+                if spec["name"] == "python3":
+                    self.assertEqual(spec["language"], "python", f"spec {spec!r}")
+
+
+class TestProjectLifecycle(HubTestCase):
+    """A project's whole life: created, started, used, stopped, deleted (its own class, so it overlaps others)."""
+
+    def test_project_lifecycle(self) -> None:
+        made = self.project_for("test_hub lifecycle")
+        project_id = made["project_id"]
+        self.assertIsNone(made["start"], f"projects.start({project_id!r}) answered {made['start']!r}")
+        client = self.hub.project(project_id)
+        self.addCleanup(client.close)
+        self.assertIn("now", self.call(client.system.ping))
+        row = self.project_row(project_id, "title", "description", all=False)
+        self.assertEqual((row.get("title"), row.get("description")), (made["title"], "lifecycle test"))
+        uname = self.exec_ok("uname", project=client, args=["-a"])
+        self.assertIn("Linux", uname["stdout"])
+        self.assertIsNone(self.call(self.hub.projects.stop, project_id))
+        self.poll_call(self.hub.projects.state, project_id, accept=lambda s: s.get("state") in STOPPED)
+        self.assertIsNone(self.call(self.hub.projects.delete, project_id))
+        self.assertIs(self.project_row(project_id, "deleted").get("deleted"), True)
+
+
+class TestProjectStop(HubTestCase):
+    """``projects.stop`` of a running project (a slow server step, in its own class)."""
+
+    def test_stop(self) -> None:
+        project_id = self.project_for("test_hub stop")["project_id"]
+        self.poll_call(self.hub.projects.state, project_id, accept=lambda s: s.get("state") == "running")
+        self.assertIsNone(self.call(self.hub.projects.stop, project_id))
+        state = self.poll_call(self.hub.projects.state, project_id, accept=lambda s: s.get("state") in STOPPED)
+        self.assertIn(state.get("state"), STOPPED)
+
+
+class TestCopyPath(HubTestCase):
+    """``projects.copyPathBetweenProjects`` into another, running project."""
+
+    def test_copy_path_between_projects(self) -> None:
+        content = uuid.uuid4().hex
+        source, target = self.scratch_path(f"copy-src-{content[:8]}.txt"), f"copy-dst-{content[:8]}.txt"
+        self.exec_ok(f"echo {content} > {source}", bash=True)
+        target_id = self.project_for("test_hub copy target")["project_id"]
+        answer = self.call(
+            self.hub.projects.copy_path_between_projects, self.project_id, source, target_project_id=target_id, target_path=target
+        )
+        self.assertIsNone(answer)
+        client = self.hub.project(target_id)
+        self.addCleanup(client.close)
+        self.assertEqual(self.exec_ok("cat", project=client, args=[target])["stdout"], content + "\n")

@@ -3,10 +3,13 @@
 Every organization, account and message these tests create is tracked, so the
 cleaner removes them (and the accounts' first projects) when the run ends.
 """
+import re
+import urllib.parse
 import uuid
 from typing import Any, Dict, List
 
-from .client import Hub, Organizations, remote_calls
+from .client import Hub
+from .probes import HUB_PROBES
 from .session import get_session
 from .support import BAD_KEY_ERROR, ORG_CALLS, APITestCase, remote_name
 
@@ -19,9 +22,13 @@ class OrgTestCase(APITestCase):
     """Helpers for organization tests."""
 
     def new_org(self, prefix: str = "org") -> str:
-        """A new tracked organization; its name."""
+        """A new tracked organization; its name.  ``org.create`` must answer a new UUID for it."""
         name = self.unique_name(prefix)
-        self.call(self.create_tracked_org, name)
+        earlier = set(self.tracked_ids("organization"))
+        organization_id = self.call(self.create_tracked_org, name)
+        self.assertIsInstance(organization_id, str, f"org.create({name!r}) answered {organization_id!r}")
+        self.assertEqual(str(uuid.UUID(organization_id)), organization_id, f"org.create({name!r}) answered no UUID")
+        self.assertNotIn(organization_id, earlier, f"org.create({name!r}) answered the id of an earlier organization")
         return name
 
     def new_member(self, org_name: str, first: str = "Test", last: str = "Member") -> str:
@@ -43,20 +50,25 @@ class OrgTestCase(APITestCase):
 
 class TestAdminPrivileges(OrgTestCase):
     def test_key_is_site_admin(self) -> None:
+        account = self.call(self.hub.db.query, {"accounts": {"account_id": None, "groups": None}}).get("accounts", {})
+        self.assertEqual(account.get("account_id"), self.session.account_id, f"db.userQuery answered {account!r}")
+        self.assertIn("admin", account.get("groups") or [], f"the key's account is no site admin: {account!r}")
         orgs = self.call(self.hub.org.get_all)
         self.assertIsInstance(orgs, list, f"org.getAll answered {orgs!r}")
 
 
 class TestOrgAPI(OrgTestCase):
     def test_org_api_reachable(self) -> None:
-        self.assertIsInstance(self.hub.org, Organizations)
-        self.assertCallFails(self.hub.org.get, f"no-such-org-{uuid.uuid4().hex[:12]}", contains="Error: no org named")
+        """Organization calls reach the hub's org API; the project endpoint does not know them."""
+        missing = f"no-such-org-{uuid.uuid4().hex[:12]}"
+        self.assertCallFails(self.hub.org.get, missing, contains=f"Error: no org named '{missing}'")
+        self.assertCallFails(
+            self.project.call, "org.get", [{"name": missing}], contains="Error: unknown function 'org.get'"
+        )
 
     def test_org_api_complete(self) -> None:
-        table = remote_calls(self.hub)
-        for name in ORG_CALLS:
-            with self.subTest(call=name):
-                self.assertTrue(callable(table.get(name)), f"the hub client has no method for {name}")
+        """Each of the 13 org calls answers a wrong argument with its own error (see :mod:`probes`)."""
+        self.assertProbesPass(HUB_PROBES, ORG_CALLS)
 
 
 class TestOrgCRUD(OrgTestCase):
@@ -65,13 +77,14 @@ class TestOrgCRUD(OrgTestCase):
         orgs = self.call(self.hub.org.get_all)
         for row in orgs:
             self.assertIsInstance(row.get("name"), str, f"org.getAll row without a name: {row!r}")
-        self.assertIn(name, [row["name"] for row in orgs])
+        mine = [row for row in orgs if row["name"] == name]
+        self.assertEqual(mine, [{"name": name, "title": None, "admin_account_ids": None}], f"org.getAll: {orgs!r}")
 
     def test_create_get_set(self) -> None:
         name = self.new_org()
         fresh = self.call(self.hub.org.get, name)
-        self.assertEqual(fresh.get("name"), name)
-        self.assertIsNone(fresh.get("title"), f"a new org.get answered {fresh!r}")
+        empty = dict.fromkeys(("title", "description", "link", "email_address", "admin_account_ids"))
+        self.assertEqual(fresh, dict(empty, name=name), "org.get of a new organization")
         values = {
             "title": "Test Organization",
             "description": "Made by cocalc-api-tests",
@@ -108,14 +121,14 @@ class TestOrgMembers(OrgTestCase):
         name, other = self.new_org("org-a"), self.new_org("org-b")
         with self.subTest(workflow="member of the same organization"):
             local = self.new_member(name)
-            self.call(self.hub.org.add_admin, name, local)
+            self.assertIsNone(self.call(self.hub.org.add_admin, name, local))
             self.assertIn(local, self.admins(name))
         with self.subTest(workflow="member of another organization, moved first"):
             outsider = self.new_member(other)
             self.assertIsNone(self.call(self.hub.org.add_user, name, outsider))
             self.assertIn(outsider, self.members(name))
             self.assertNotIn(outsider, self.members(other))
-            self.call(self.hub.org.add_admin, name, outsider)
+            self.assertIsNone(self.call(self.hub.org.add_admin, name, outsider))
             self.assertIn(outsider, self.admins(name))
 
     def test_promoting_member_of_other_org_is_refused(self) -> None:
@@ -132,16 +145,27 @@ class TestOrgMembers(OrgTestCase):
 
 class TestOrgTokens(OrgTestCase):
     def test_create_and_expire_token(self) -> None:
+        """The token signs in through the site's ``/auth/impersonate`` link, is no API key, and expires on request.
+
+        The link is opened only after the expiry: opening a live token signs in (a ``remember_me`` row).
+        """
         account_id = self.new_member(self.new_org())
         answer = self.call(self.hub.org.create_token, account_id)
-        token = answer.get("token")
-        self.assertIsInstance(token, str, f"org.createToken answered {answer!r}")
-        self.assertTrue(token)
-        self.assertTrue(answer.get("url", "").endswith(token), f"org.createToken answered {answer!r}")
+        self.assertEqual(set(answer), {"token", "url"}, f"org.createToken answered {answer!r}")
+        token = answer["token"]
+        self.assertRegex(token, r"^[A-Za-z0-9]{24}$", f"org.createToken answered {answer!r}")
+        self.assertEqual(answer["url"], self.site_url(f"auth/impersonate?auth_token={token}"))
         as_key = Hub(token, self.session.config.host)
         self.addCleanup(as_key.close)
         self.assertCallFails(as_key.system.test, contains=BAD_KEY_ERROR)
         self.assertIsNone(self.call(self.hub.org.expire_token, token))
+        self.assertSignInRefused(token)
+
+    def site_url(self, path: str) -> str:
+        """CoCalc's ``siteUrl(path)``: the configured ``dns`` (``https://`` added) and base path, joined with *path*."""
+        dns = self.call(self.hub.system.get_customize, ["dns"]).get("dns") or ""
+        base = (dns if dns.startswith("http") else f"https://{dns}") + urllib.parse.urlsplit(self.session.config.host).path
+        return re.sub(r"/+$", "", base) + "/" + path
 
 
 class TestOrgMessages(OrgTestCase):
@@ -162,7 +186,7 @@ class TestOrgMessages(OrgTestCase):
     def test_markdown_message_keeps_its_body(self) -> None:
         subject = self.unique_name("markdown")
         body = "# Heading\n\n**bold**, _italic_, `code` and $x^2$\n\n- one\n- two\n\n[link](https://example.com)"
-        self.call(self.hub.org.message, self.org_name, subject, body)
+        self.assertIsNone(self.call(self.hub.org.message, self.org_name, subject, body))
         message = self.message_with_subject(subject)
         self.assertEqual(message.get("body"), body)
         self.assertEqual(set(message.get("to_ids", [])), self.member_ids)
@@ -171,12 +195,13 @@ class TestOrgMessages(OrgTestCase):
 class TestOrgLifecycle(OrgTestCase):
     def test_full_lifecycle(self) -> None:
         name = self.new_org("org-life")
-        self.call(self.hub.org.set, name, title="Lifecycle", description="full lifecycle")
+        self.assertIsNone(self.call(self.hub.org.set, name, title="Lifecycle", description="full lifecycle"))
         first, second = self.new_member(name, "First"), self.new_member(name, "Second")
         self.assertEqual(set(self.members(name)), {first, second})
-        self.call(self.hub.org.add_admin, name, first)
+        self.assertIsNone(self.call(self.hub.org.add_admin, name, first))
+        self.assertEqual(self.admins(name), [first])
         self.assertCallFails(self.hub.org.remove_user, name, first, contains="Error: admin cannot be removed from org")
-        self.call(self.hub.org.remove_admin, name, first)
+        self.assertIsNone(self.call(self.hub.org.remove_admin, name, first))
         self.assertIsNone(self.call(self.hub.org.remove_user, name, second))
         self.assertEqual(set(self.members(name)), {first})
         final = self.call(self.hub.org.get, name)

@@ -3,15 +3,15 @@ import datetime
 import uuid
 
 from .client import Project
-from .session import TEMP_PROJECT_PREFIX, get_session
-from .support import JupyterTestCase, skip_on_ci
+from .session import TEMP_PROJECT_PREFIX
+from .support import CLOCK_SKEW, JupyterTestCase, parse_time, prepare, skip_on_ci
 
-#: How far the project's clock may be from ours.
-CLOCK_SKEW = 60.0
+#: Seconds CoCalc lets pass before it records an account's activity on a project again.
+TOUCH_THROTTLE = 60.0
 
 
 def setUpModule() -> None:
-    get_session()
+    prepare()
 
 
 class TestSharedProject(JupyterTestCase):
@@ -36,17 +36,31 @@ class TestProjectSystem(JupyterTestCase):
     """``/api/conat/project`` calls on the shared project."""
 
     def test_ping(self) -> None:
+        """The project's clock is ours, and the bridge records the caller's activity on the project."""
         answer = self.call(self.project.system.ping)
-        self.assertIsInstance(answer.get("now"), int, f"project system.ping answered {answer!r}")
+        self.assertRecentMs(answer.get("now"), "project system.ping's now")
+        me = self.session.account_id
+        last_active = self.project_row(self.project_id, "last_active").get("last_active") or {}
+        self.assertIn(me, last_active, f"last_active after a project call: {last_active!r}")
+        age = (datetime.datetime.now(datetime.timezone.utc) - parse_time(last_active[me])).total_seconds()
+        self.assertTrue(
+            -CLOCK_SKEW < age < TOUCH_THROTTLE + CLOCK_SKEW, f"last_active[{me}] is {last_active[me]}, {age:.0f} s ago"
+        )
 
     def test_client_keeps_id_key_and_host(self) -> None:
+        """A new Project client reaches its own project (and a stranger's is refused); hub calls are unknown there."""
         config = self.session.config
         client = Project(config.api_key, config.host, self.project_id)
         self.addCleanup(client.close)
-        self.assertEqual((client.project_id, client.host), (self.project_id, config.host))
-        self.assertTrue(client.api_key == config.api_key, "the Project client did not keep its API key")
-        self.assertEqual(client.url, config.host + "/api/conat/project")
-        self.assertFalse(config.api_key in repr(client), "repr(Project) shows the API key")
+        scope = self.call(client.system.test)
+        self.assertEqual(scope.get("project_id"), self.project_id, f"project system.test answered {scope!r}")
+        self.assertRecentMs(scope.get("server_time"), "project system.test's server_time")
+        stranger = Project(config.api_key, config.host, str(uuid.uuid4()))
+        self.addCleanup(stranger.close)
+        self.assertCallFails(stranger.system.ping, contains="user must be a collaborator on the project")
+        self.assertCallFails(
+            client.call, "projects.state", [{"project_id": self.project_id}], contains="Error: unknown function 'projects.state'"
+        )
 
     def test_shared_client_answers(self) -> None:
         self.assertEqual(self.project.project_id, self.project_id)
@@ -57,9 +71,7 @@ class TestProjectSystem(JupyterTestCase):
     def test_exec_date(self) -> None:
         result = self.exec_ok("date", args=["-Is"])
         self.assertEqual(result["stderr"], "")
-        moment = datetime.datetime.fromisoformat(result["stdout"].strip())
-        now = datetime.datetime.now(datetime.timezone.utc)
-        self.assertLess(abs((moment - now).total_seconds()), CLOCK_SKEW, f"project clock says {result['stdout']!r}")
+        self.assertRecent(datetime.datetime.fromisoformat(result["stdout"].strip()), "the project's clock (date -Is)")
 
     def test_exec_error_carries_code_and_stderr(self) -> None:
         marker = f"stderr-{uuid.uuid4().hex[:8]}"

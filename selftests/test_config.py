@@ -2,6 +2,7 @@
 import dataclasses
 import os
 import secrets
+import tempfile
 import unittest
 import uuid
 from typing import Dict, Optional
@@ -246,6 +247,31 @@ class SecretsAndImmutabilityTest(ConfigTestCase):
     def test_equal_environments_give_equal_configs(self) -> None:
         self.assertEqual(config_with(PGHOST="/tmp"), config_with(PGHOST="/tmp"))
         self.assertNotEqual(config_with(PGHOST="/tmp"), config_with(PGHOST="/run"))
+
+
+
+class KeyAndLedgerFolderTest(ConfigTestCase):
+    """Values that would fail later, deep inside a library, are refused here with one paragraph."""
+
+    def test_key_with_characters_an_http_header_cannot_carry(self) -> None:
+        for key in ("sk-üñí", "sk-with space", "sk-tab\there", "sk-\x00nul"):
+            with self.subTest(key=key):
+                error = self.assertConfigError(env_with(COCALC_API_KEY=key), "COCALC_API_KEY", "copy the key again")
+                self.assertNotIn(key, str(error), "the refused key itself is printed")
+
+    def test_ledger_folder_that_is_a_file(self) -> None:
+        with tempfile.NamedTemporaryFile() as afile:
+            self.assertConfigError(env_with(COCALC_TESTS_LEDGER_DIR=afile.name), afile.name, "a file, not a folder")
+
+    def test_ledger_folder_defaults_and_override(self) -> None:
+        self.assertEqual(config_with(XDG_STATE_HOME="/state").ledger_dir, "/state/cocalc-api-tests")
+        self.assertEqual(config_with(COCALC_TESTS_LEDGER_DIR="/x/ledgers", XDG_STATE_HOME="/state").ledger_dir, "/x/ledgers")
+
+    def test_database_target_ignores_the_user(self) -> None:
+        one = config_with(PGHOST="/var/run/postgresql/", PGUSER="smc")
+        other = config_with(PGHOST="/var/run/postgresql", PGUSER="someone_else")
+        self.assertEqual(one.database_target(), other.database_target())
+        self.assertNotEqual(one.database_target(), config_with(PGHOST="/var/run/postgresql", PGDATABASE="other").database_target())
 
 
 if __name__ == "__main__":

@@ -25,6 +25,9 @@ def _sample_case() -> type:
         def test_skipped(self):
             pass
 
+        def test_control_characters(self):
+            self.fail("server said \x1b[31mred\x1b[0m and \x00 and \x08")
+
         def test_subtest_fails(self):
             for n in (1, 2):
                 with self.subTest(n=n):
@@ -49,11 +52,14 @@ class JUnitXmlTest(unittest.TestCase):
         self.assertEqual(self.root.tag, "testsuite")
         self.assertEqual(
             {k: self.root.get(k) for k in ("tests", "failures", "errors", "skipped")},
-            {"tests": "5", "failures": "2", "errors": "1", "skipped": "1"},
+            {"tests": "6", "failures": "3", "errors": "1", "skipped": "1"},
         )
 
     def test_each_case_has_classname_name_and_time(self):
-        self.assertEqual(set(self.cases), {"test_passes", "test_fails", "test_errors", "test_skipped", "test_subtest_fails"})
+        self.assertEqual(
+            set(self.cases),
+            {"test_passes", "test_fails", "test_errors", "test_skipped", "test_subtest_fails", "test_control_characters"},
+        )
         for name, case in self.cases.items():
             with self.subTest(name=name):
                 self.assertTrue(case.get("classname").endswith("_Sample"))
@@ -68,6 +74,32 @@ class JUnitXmlTest(unittest.TestCase):
         self.assertEqual(error.get("message"), "KeyError: 'missing-key'")
         self.assertEqual(self.cases["test_skipped"].find("skipped").get("message"), "not on this server")
         self.assertIn("n=2", self.cases["test_subtest_fails"].find("failure").get("message"))
+
+
+    def test_control_characters_become_visible_escapes(self):
+        failure = self.cases["test_control_characters"].find("failure")
+        self.assertIn("\\x1b[31mred\\x1b[0m and \\x00 and \\x08", failure.get("message"))
+        self.assertIn("\\x1b[31m", failure.text)
+
+
+class RunNotesTest(unittest.TestCase):
+    def test_notes_and_slow_calls_go_to_properties_and_system_out(self):
+        from cocalc_api_tests.calllog import SlowCall
+
+        result = unittest.TextTestRunner(stream=io.StringIO(), resultclass=JUnitResult).run(unittest.TestSuite())
+        fd, path = tempfile.mkstemp(suffix=".xml")
+        os.close(fd)
+        self.addCleanup(os.unlink, path)
+        slow = SlowCall("system.jupyterExecute", "test_jupyter.T.test_sum", 3, 182.4, "timeout \x07 after 90 s")
+        write_junit_xml(result, path, notes=["the cleanup did not finish"], slow_calls=[slow])
+        root = ET.parse(path).getroot()
+        properties = {p.get("name"): p.get("value") for p in root.iter("property")}
+        self.assertEqual(properties["note.1"], "the cleanup did not finish")
+        self.assertIn("system.jupyterExecute  test_jupyter.T.test_sum  3 attempts  182.4 s", properties["slow_call.1"])
+        out = root.find("system-out").text
+        self.assertIn("the cleanup did not finish", out)
+        self.assertIn("slow or retried call: system.jupyterExecute", out)
+        self.assertIn("\\x07", out)
 
 
 if __name__ == "__main__":
