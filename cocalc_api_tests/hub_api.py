@@ -58,6 +58,43 @@ class System(Group):
         """Accounts matching *query*; an exact email address also returns ``email_address``."""
         return self._call("system.userSearch", options(query=query, limit=limit))
 
+    @remote("system.getCustomize")
+    def get_customize(self, fields: Optional[Sequence[str]] = None) -> Dict[str, Any]:
+        """The site's public settings (``siteName``, ``siteURL``, ...); only *fields* when given."""
+        return self._call("system.getCustomize", list(fields)) if fields is not None else self._call("system.getCustomize")
+
+    @remote("system.userTracking")
+    def user_tracking(self, event: str, value: Dict[str, Any]) -> None:
+        """Record a usage event (a ``user_tracking`` row); *event* is at most 80 characters."""
+        return self._call("system.userTracking", {"event": event, "value": value})
+
+    @remote("system.logClientError")
+    def log_client_error(self, event: str, error: str) -> None:
+        """Record a client-side error (a ``client_error_log`` row)."""
+        return self._call("system.logClientError", {"event": event, "error": error})
+
+    @remote("system.webappError")
+    def webapp_error(self, **fields: Any) -> None:
+        """Record a web-app error (a ``webapp_errors`` row): ``name``, ``message``, ``stacktrace``, ``lineNumber``, ..."""
+        return self._call("system.webappError", fields)
+
+    @remote("system.generateUserAuthToken")
+    def generate_user_auth_token(self, user_account_id: str, password: Optional[str] = None) -> str:
+        """A 24-character sign-in token for another account (admins, or anyone knowing its password)."""
+        return self._call(
+            "system.generateUserAuthToken", options(user_account_id=user_account_id, password=password)
+        )
+
+    @remote("system.revokeUserAuthToken")
+    def revoke_user_auth_token(self, auth_token: str) -> None:
+        """Delete a sign-in token (no error if it does not exist)."""
+        return self._call("system.revokeUserAuthToken", auth_token)
+
+    @remote("system.adminResetPasswordLink")
+    def admin_reset_password_link(self, user_account_id: str) -> str:
+        """``/auth/password-reset/<id>``: a 24-hour password-reset link for an account (site admins only)."""
+        return self._call("system.adminResetPasswordLink", {"user_account_id": user_account_id})
+
 
 class Projects(Group):
     """``projects.*`` on the hub, plus :meth:`get` over ``db.userQuery``."""
@@ -161,6 +198,53 @@ class Projects(Group):
         """Process facts of a running project (``project.pid``, ``start_ts``, ...)."""
         return self._call("projects.status", {"project_id": project_id})
 
+    @remote("projects.changeUserType")
+    def change_user_type(self, project_id: str, target_account_id: str, new_group: str) -> None:
+        """Make a member of a project an ``owner`` or a ``collaborator`` (owners only)."""
+        return self._call(
+            "projects.changeUserType",
+            {"opts": {"project_id": project_id, "target_account_id": target_account_id, "new_group": new_group}},
+        )
+
+    @remote("projects.inviteCollaborator")
+    def invite_collaborator(self, project_id: str, account_id: str) -> None:
+        """Add an account to a project as a collaborator.
+
+        CoCalc's ``email`` option (which mails an invitation) is left out on purpose.
+        """
+        return self._call("projects.inviteCollaborator", {"opts": {"project_id": project_id, "account_id": account_id}})
+
+    @remote("projects.setQuotas")
+    def set_quotas(
+        self,
+        project_id: str,
+        memory: Optional[float] = None,
+        memory_request: Optional[float] = None,
+        cpu_shares: Optional[float] = None,
+        cores: Optional[float] = None,
+        disk_quota: Optional[float] = None,
+        mintime: Optional[float] = None,
+        network: Optional[float] = None,
+        member_host: Optional[float] = None,
+        always_running: Optional[float] = None,
+    ) -> None:
+        """Merge quotas into a project's ``settings`` (site admins only); restarts it if running."""
+        return self._call(
+            "projects.setQuotas",
+            options(
+                project_id=project_id,
+                memory=memory,
+                memory_request=memory_request,
+                cpu_shares=cpu_shares,
+                cores=cores,
+                disk_quota=disk_quota,
+                mintime=mintime,
+                network=network,
+                member_host=member_host,
+                always_running=always_running,
+            ),
+        )
+
 
 class Database(Group):
     """``db.*`` on the hub."""
@@ -169,6 +253,49 @@ class Database(Group):
     def query(self, query: Dict[str, Any]) -> Dict[str, Any]:
         """A CoCalc user query, e.g. ``{"accounts": {"first_name": None}}``."""
         return self._call("db.userQuery", {"query": query})
+
+    @remote("db.touch")
+    def touch(self, project_id: Optional[str] = None, path: Optional[str] = None, action: Optional[str] = None) -> None:
+        """Record activity of the caller (on a project, and on a file in it)."""
+        return self._call("db.touch", options(project_id=project_id, path=path, action=action))
+
+    @remote("db.fileUseTimes")
+    def file_use_times(
+        self,
+        project_id: str,
+        path: str,
+        target_account_id: Optional[str] = None,
+        limit: Optional[int] = None,
+        access_times: Optional[bool] = None,
+        edit_times: Optional[bool] = None,
+    ) -> Dict[str, Any]:
+        """``{"target_account_id", "access_times"?: [ms], "edit_times"?: [ms]}`` of a file."""
+        return self._call(
+            "db.fileUseTimes",
+            options(
+                project_id=project_id,
+                path=path,
+                target_account_id=target_account_id,
+                limit=limit,
+                access_times=access_times,
+                edit_times=edit_times,
+            ),
+        )
+
+    @remote("db.getLegacyTimeTravelInfo")
+    def get_legacy_time_travel_info(self, project_id: str, path: str) -> Dict[str, Any]:
+        """``{"uuid": ""}``, or the archived history's ``uuid`` and ``users``, of a file."""
+        return self._call("db.getLegacyTimeTravelInfo", {"project_id": project_id, "path": path})
+
+    @remote("db.getLegacyTimeTravelPatches")
+    def get_legacy_time_travel_patches(self, uuid: str) -> str:
+        """The JSON text of an archived edit history (a blob)."""
+        return self._call("db.getLegacyTimeTravelPatches", {"uuid": uuid})
+
+    @remote("db.removeBlobTtls")
+    def remove_blob_ttls(self, uuids: Sequence[str]) -> None:
+        """Make the given blobs permanent (invalid ids are ignored)."""
+        return self._call("db.removeBlobTtls", {"uuids": list(uuids)})
 
 
 class Messages(Group):
@@ -185,6 +312,20 @@ class Messages(Group):
     def get(self, limit: Optional[int] = None, offset: Optional[int] = None, type: Optional[str] = None) -> List[Dict[str, Any]]:
         """Your messages, newest first; *type* is received, sent, new, starred or liked."""
         return self._call("messages.get", options(limit=limit, offset=offset, type=type))
+
+
+class Purchases(Group):
+    """``purchases.*`` on the hub (reads only)."""
+
+    @remote("purchases.getBalance")
+    def get_balance(self) -> float:
+        """The caller's balance: minus the sum of their purchases' costs."""
+        return self._call("purchases.getBalance")
+
+    @remote("purchases.getMinBalance")
+    def get_min_balance(self) -> float:
+        """The caller's lowest allowed balance (0 unless an admin set one)."""
+        return self._call("purchases.getMinBalance")
 
 
 class Sync(Group):

@@ -34,17 +34,24 @@ class JUnitResult(unittest.TextTestResult):
         super().__init__(*args, **kwargs)
         self.cases: List[Tuple[unittest.TestCase, float, Optional[Tuple[str, str, str]]]] = []
         self.wall = 0.0
-        self._started: Dict[str, float] = {}
+        self._started: Dict[str, Tuple[unittest.TestCase, float]] = {}
         self._outcome: Dict[str, Tuple[str, str, str]] = {}
 
     def startTest(self, test: unittest.TestCase) -> None:  # noqa: N802 (unittest's name)
-        self._started[test.id()] = time.perf_counter()
+        self._started[test.id()] = (test, time.perf_counter())
         super().startTest(test)
 
     def stopTest(self, test: unittest.TestCase) -> None:  # noqa: N802
         super().stopTest(test)
-        elapsed = time.perf_counter() - self._started.pop(test.id(), time.perf_counter())
-        self.cases.append((test, elapsed, self._outcome.pop(test.id(), None)))
+        _, started = self._started.pop(test.id(), (test, time.perf_counter()))
+        self.cases.append((test, time.perf_counter() - started, self._outcome.pop(test.id(), None)))
+
+    def interrupted(self) -> None:
+        """Record each test still running as an error: the run was interrupted during it."""
+        for test_id, (test, started) in list(self._started.items()):
+            del self._started[test_id]
+            self.errors.append((test, "KeyboardInterrupt: the run was interrupted during this test\n"))
+            self.cases.append((test, time.perf_counter() - started, ("error", "KeyboardInterrupt: the run was interrupted during this test", "")))
 
     def _note(self, test: unittest.TestCase, kind: str, message: str, detail: str) -> None:
         if test.id() in self._started:

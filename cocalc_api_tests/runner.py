@@ -19,7 +19,7 @@ import threading
 import time
 import unittest
 from collections import OrderedDict
-from typing import Any, Dict, Iterable, List, Optional, TextIO, Tuple
+from typing import Any, Dict, Iterable, List, Optional, Set, TextIO, Tuple
 
 from .junit import JUnitResult
 
@@ -71,6 +71,7 @@ class ParallelRunner:
         self.failfast = failfast
         self.stream = stream or sys.stderr
         self._print_lock = threading.Lock()
+        self._active: Set[JUnitResult] = set()
         #: The outcomes so far (complete once :meth:`run` returns; partial if it was interrupted).
         self.result = JUnitResult(unittest.runner._WritelnDecorator(self.stream), True, verbosity)
 
@@ -92,7 +93,6 @@ class ParallelRunner:
         pending = list(ready)
         left: Dict[str, int] = {m: sum(1 for k in ready if k[0] == m) for m in modules}
         lock = threading.Lock()
-        results: List[JUnitResult] = []
 
         def worker() -> None:
             while True:
@@ -100,9 +100,8 @@ class ParallelRunner:
                     if not pending or total.shouldStop:
                         return
                     key = pending.pop(0)
-                result = self._run_class(groups[key], total)
+                self._run_class(groups[key], total)
                 with lock:
-                    results.append(result)
                     left[key[0]] -= 1
                     last = left[key[0]] == 0
                 if last:
@@ -118,6 +117,11 @@ class ParallelRunner:
                     thread.join(0.2)
         except KeyboardInterrupt:
             total.stop()
+            with self._print_lock:
+                for result in list(self._active):
+                    result.interrupted()
+                    total.merge(result)
+                self._active.clear()
             raise
         try:
             unittest.case.doModuleCleanups()
@@ -130,18 +134,22 @@ class ParallelRunner:
 
     # -- one class --------------------------------------------------------------------
 
-    def _run_class(self, tests: List[unittest.TestCase], total: JUnitResult) -> JUnitResult:
+    def _run_class(self, tests: List[unittest.TestCase], total: JUnitResult) -> None:
         buffer = io.StringIO()
         result = JUnitResult(unittest.runner._WritelnDecorator(buffer), True, self.verbosity)
         result.failfast = self.failfast
         result.shouldStop = total.shouldStop
+        with self._print_lock:
+            self._active.add(result)
         _ClassSuite(tests)(result)
         result._previousTestClass = None
         with self._print_lock:
+            if result not in self._active:
+                return  # the run was interrupted and this result already counted
+            self._active.discard(result)
             self.stream.write(buffer.getvalue())
             self.stream.flush()
             total.merge(result)
-        return result
 
     # -- module fixtures ---------------------------------------------------------------
 

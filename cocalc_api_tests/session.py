@@ -30,7 +30,7 @@ from .cleanup import CleanupReport
 from .client import Hub, Project
 from .config import Config
 from .custody import Custody
-from .errors import CoCalcAPIError, CoCalcConnectionError, CoCalcError
+from .errors import CoCalcAPIError, CoCalcConnectionError, CoCalcError, redact
 from .poll import poll
 
 #: Seconds to wait for a server that is still starting before giving up.
@@ -69,14 +69,15 @@ class KeyRefused(CoCalcAPIError):
         self.answer = answer
 
 
-def check_key(hub: Hub, config: Config, wait: float = SERVER_WAIT) -> dict:
+def check_key(hub: Hub, config: Config, wait: Optional[float] = None) -> dict:
     """``system.test`` (retried while the server is unreachable): the key's scope, or a clear error.
 
     The scope is ``{"account_id", ...}`` for an account's key, or ``{"project_id", ...}``
     for a key scoped to ``COCALC_PROJECT_ID``.  Raises :class:`CoCalcConnectionError`
     when the server does not answer within *wait* seconds and :class:`CoCalcAPIError`
-    (:class:`KeyRefused`) when it refuses the key.
+    (:class:`KeyRefused`) when it refuses the key.  *wait* defaults to :data:`SERVER_WAIT`.
     """
+    wait = SERVER_WAIT if wait is None else wait
     try:
         scope = poll(hub.system.test, timeout=wait, retry_on=(CoCalcConnectionError,), what="server answer")
     except CoCalcConnectionError as err:
@@ -95,8 +96,9 @@ def check_key(hub: Hub, config: Config, wait: float = SERVER_WAIT) -> dict:
                 err.message,
             ) from None
     if not isinstance(scope, dict) or not (scope.get("account_id") or scope.get("project_id")):
+        shown = redact(repr(scope), config.api_key)  # a server that is not CoCalc may echo the key
         raise CoCalcAPIError(
-            f"system.test at {config.host} named neither an account nor a project ({scope!r}), so this does not look "
+            f"system.test at {config.host} named neither an account nor a project ({shown}), so this does not look "
             "like a CoCalc server; check COCALC_HOST.",
             "system.test",
         )

@@ -9,7 +9,7 @@ import signal
 import subprocess
 import sys
 import unittest
-from typing import Dict, List, Mapping, Tuple
+from typing import Any, Dict, List, Mapping, Tuple
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 FIXTURES = os.path.join(ROOT, "selftests", "fixtures")
@@ -28,11 +28,12 @@ def clean_environ(**extra: str) -> Dict[str, str]:
     return environ
 
 
-def start_standin() -> "StandinEnvironment":
-    """A running stand-in for a self-test module; SkipTest when no PostgreSQL can be had."""
+def start_standin(**options: Any) -> Any:
+    """A running stand-in (``StandinEnvironment(**options)``) for a self-test module; SkipTest when no
+    PostgreSQL can be had."""
     from cocalc_api_tests.standin.launch import SetupError, StandinEnvironment
 
-    env = StandinEnvironment()
+    env = StandinEnvironment(**options)
     try:
         env.__enter__()
     except SetupError as err:

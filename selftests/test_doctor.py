@@ -29,6 +29,7 @@ from cocalc_api_tests.standin.api_auth import create_api_key
 from cocalc_api_tests.standin.pgserver import PostgresServer, PostgresUnavailable
 
 from suite_runner import start_standin
+from test_client import API_KEY, BridgeTestCase, json_reply
 
 MUST_SIGN_IN = "must be signed in and MUST provide an api key (cookies are not allowed)"
 #: The tables whose row counts a passing run must not change.
@@ -377,6 +378,32 @@ class FailingTest(DoctorTestCase):
         ])
         self.assertEqual(status, 1)
         self.assertEqual(row_counts(), before)
+
+
+class EchoingServerTest(BridgeTestCase, DoctorTestCase):
+    """A server that names the caller by the key it sent, in its errors and in its answers."""
+
+    def test_the_echoed_key_is_redacted_from_every_line(self) -> None:
+        self.reply("system.ping", lambda r: json_reply({"error": f"Error: no call system.ping for {r.api_key}"}))
+        self.reply("system.test", lambda r: json_reply({"account_id": r.api_key}))
+        self.reply("org.getAll", lambda r: json_reply({"error": f"Error: {r.api_key} is not a site admin"}))
+        self.reply("projects.createProject", lambda r: json_reply({"error": f"Error: {r.api_key} may not create projects"}))
+        environ = base_environ(COCALC_HOST=self.server.base_url, COCALC_API_KEY=API_KEY, COCALC_TESTS_CLEANUP="false")
+        status, lines = self.run_doctor(environ, API_KEY)
+        host = self.server.base_url
+        self.assertLinesMatch(lines, [
+            f"✓ configuration: server {host}, cleanup off, CI on",
+            f"✓ server reachable: {host} answers",
+            "✓ API key: account <redacted>",
+            f"✗ site admin: {ADMIN_FIX}, but org.getAll was refused (Error: <redacted> is not a site admin); create the API "
+            "key while signed in as a site admin, or make account <redacted> a site admin",
+            "- database: cleanup disabled (COCALC_TESTS_CLEANUP=false), so everything a run creates stays on the server",
+            "- schema: skipped, cleanup disabled",
+            "✗ project: creating a project failed (Error: <redacted> may not create projects); check that account "
+            "<redacted> may create projects, or set COCALC_PROJECT_ID to an existing project",
+            JUPYTER_CI,
+        ])
+        self.assertEqual(status, 1)
 
 
 if __name__ == "__main__":

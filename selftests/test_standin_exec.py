@@ -1,11 +1,15 @@
-"""The stand-in's ``system.exec``: real processes, CoCalc's semantics and error texts."""
+"""The stand-in's ``system.exec``: real processes, CoCalc's semantics and error texts, async jobs."""
 
 import os
 import tempfile
 import time
 import unittest
+import uuid
+from typing import Any, Dict
 
-from cocalc_api_tests.standin.execute import ExecError, run_command, shell_escape, truncate
+from cocalc_api_tests.client import Hub
+from cocalc_api_tests.errors import CoCalcAPIError
+from cocalc_api_tests.standin.execute import AsyncJobs, ExecError, run_command, shell_escape, truncate
 
 
 def _gone(pid: int, deadline_s: float = 5.0) -> bool:
@@ -16,7 +20,7 @@ def _gone(pid: int, deadline_s: float = 5.0) -> bool:
             with open("/proc/%d/stat" % pid) as fh:
                 if fh.read().split(")")[-1].split()[0] == "Z":
                     return True
-        except FileNotFoundError:
+        except (OSError, IndexError):  # gone, or reaped while being read
             return True
         time.sleep(0.05)
     return False
@@ -175,6 +179,147 @@ class ExecTest(unittest.TestCase):
 
     def test_bash_timeout_sets_a_cpu_limit(self) -> None:
         self.assertEqual(self.run_(command="ulimit -t", bash=True, timeout=7)["stdout"], "7\n")
+
+
+class AsyncJobsTest(unittest.TestCase):
+    """The job store on its own: CoCalc's limits of 100 jobs kept an hour after their last use."""
+
+    def setUp(self) -> None:
+        tmp = tempfile.TemporaryDirectory(prefix="standin-jobs-")
+        self.addCleanup(tmp.cleanup)
+        self.home = tmp.name
+        self.env = {"HOME": self.home, "PATH": os.environ["PATH"]}
+
+    def test_the_least_recently_used_job_goes_first(self) -> None:
+        jobs = AsyncJobs(max_jobs=2)
+        first, second = (jobs.start(self.home, {"command": "true", "async_call": True}, self.env) for _ in range(2))
+        jobs.get(first["job_id"], wait=True)  # now the most recently used
+        third = jobs.start(self.home, {"command": "true", "async_call": True}, self.env)
+        for kept in (first, third):
+            self.assertEqual(jobs.get(kept["job_id"], wait=True)["status"], "completed")
+        with self.assertRaises(ExecError) as cm:
+            jobs.get(second["job_id"])
+        self.assertEqual(str(cm.exception), "Error: Async operation '%s' does not exist." % second["job_id"])
+
+    def test_jobs_expire_after_their_last_use(self) -> None:
+        jobs = AsyncJobs(ttl_s=0.3)
+        job = jobs.start(self.home, {"command": "true", "async_call": True}, self.env)
+        jobs.get(job["job_id"], wait=True)
+        time.sleep(0.5)
+        with self.assertRaises(ExecError):
+            jobs.get(job["job_id"])
+
+    def test_shutdown_kills_running_jobs(self) -> None:
+        jobs = AsyncJobs()
+        job = jobs.start(self.home, {"command": "sleep", "args": ["60"], "async_call": True}, self.env)
+        jobs.shutdown()
+        self.assertTrue(_gone(job["pid"]))
+        self.assertEqual(jobs.get(job["job_id"], wait=True)["status"], "completed", "a job killed by a signal 'completes'")
+
+
+class AsyncExecOverHttpTest(unittest.TestCase):
+    """``async_call``/``async_get`` through the stand-in's HTTP bridge, as measured on CoCalc."""
+
+    @classmethod
+    def setUpClass(cls) -> None:
+        from suite_runner import start_standin
+
+        cls.env = start_standin()
+        cls.hub = Hub(cls.env.admin_key, cls.env.environ["COCALC_HOST"])
+        cls.project_id = cls.hub.projects.create_project(title="async-jobs")
+
+    @classmethod
+    def tearDownClass(cls) -> None:
+        cls.hub.close()
+        cls.env.close()
+
+    def setUp(self) -> None:
+        self.project = self.hub.project(self.project_id)
+        self.addCleanup(self.project.close)
+
+    def start(self, command: str, **opts: Any) -> Dict[str, Any]:
+        job = self.project.system.exec(command, async_call=True, **opts)
+        self.assertEqual({k: job[k] for k in ("type", "stdout", "stderr", "exit_code", "status")},
+                         {"type": "async", "stdout": "", "stderr": "", "exit_code": 0, "status": "running"})
+        return job
+
+    def finished(self, job: Dict[str, Any], **opts: Any) -> Dict[str, Any]:
+        return self.project.system.exec(async_get=job["job_id"], async_await=True, timeout=60, **opts)
+
+    def outcome(self, done: Dict[str, Any]) -> tuple:
+        return done["status"], done["stdout"], done["stderr"], done["exit_code"]
+
+    def test_a_job_from_start_to_end(self) -> None:
+        job = self.start("sleep 1.5; echo out; echo err >&2", bash=True)
+        self.assertEqual(list(job), ["type", "stdout", "stderr", "exit_code", "start", "job_id", "status", "pid"])
+        self.assertEqual(self.project.system.exec(async_get=job["job_id"])["status"], "running")
+        done = self.finished(job)
+        self.assertEqual(self.outcome(done), ("completed", "out\n", "err\n", 0))
+        self.assertEqual(list(done), ["type", "stdout", "stderr", "exit_code", "start", "job_id", "status", "pid",
+                                      "elapsed_s"], "no stats unless asked for")
+        self.assertGreaterEqual(done["elapsed_s"], 1.5)
+        stats = self.project.system.exec(async_get=job["job_id"], async_stats=True)["stats"]
+        self.assertGreaterEqual(len(stats), 1)
+        self.assertEqual(set(stats[0]), {"timestamp", "mem_rss", "cpu_pct", "cpu_secs"})
+        self.assertGreater(stats[0]["mem_rss"], 0)
+        self.assertGreaterEqual(stats[0]["timestamp"] - job["start"], 1000)
+
+    def test_how_cocalc_reports_failures(self) -> None:
+        cases = [
+            ("exit 5", {"bash": True}, ("error", "", "No result", 1)),
+            ("echo o; echo e >&2; exit 5", {"bash": True}, ("error", "", "e\n", 1)),
+            ("echo o; echo e >&2; exit 5", {"bash": True, "err_on_exit": False}, ("completed", "o\n", "e\n", 5)),
+            ("sleep", {"args": ["30"], "timeout": 1}, ("error", "", "killed command 'sleep 30'", 1)),
+            ("sleep 30", {"timeout": 1}, ("error", "", "killed command 'bash %s'", 1)),
+            ("kill -TERM $$", {"bash": True}, ("completed", "", "", 0)),
+        ]
+        for command, opts, expected in cases:
+            with self.subTest(command=command, opts=opts):
+                outcome = self.outcome(self.finished(self.start(command, **opts)))
+                if "%s" in expected[2]:  # the name of the temporary bash script
+                    script = outcome[2][len("killed command 'bash "):-1]
+                    self.assertRegex(script, r"^/.+/cocalc-[^/]+/a\.sh$")
+                    expected = expected[:2] + (expected[2] % script,) + expected[3:]
+                self.assertEqual(outcome, expected)
+
+    def test_a_command_that_cannot_start(self) -> None:
+        job = self.start("no-such-command-q")
+        self.assertNotIn("pid", job)
+        done = self.finished(job)
+        spawn_json = ('{"errno":-2,"code":"ENOENT","syscall":"spawn no-such-command-q","path":"no-such-command-q",'
+                      '"spawnargs":[]}')
+        self.assertEqual(self.outcome(done), ("error", "", spawn_json, 1))
+        done = self.finished(self.start("no-such-command-q", err_on_exit=False))
+        self.assertEqual(done["stderr"], "command ''no-such-command-q' (args=)' was not able to run -- stderr='%s'" % spawn_json)
+
+    def test_output_is_capped_at_one_mebibyte(self) -> None:
+        done = self.finished(self.start("head -c 1100000 /dev/zero | tr '\\0' a", bash=True))
+        self.assertEqual(done["stdout"], "a" * 1048576 + " (truncated at 1048576 characters)")
+
+    def test_output_so_far_is_visible_while_running(self) -> None:
+        job = self.start("echo early; sleep 2; echo late", bash=True)
+        deadline = time.monotonic() + 10
+        while self.project.system.exec(async_get=job["job_id"])["stdout"] != "early\n":
+            self.assertLess(time.monotonic(), deadline, "the output so far never showed")
+            time.sleep(0.05)
+        self.assertEqual(self.finished(job)["stdout"], "early\nlate\n")
+
+    def test_get_errors(self) -> None:
+        job_id = str(uuid.uuid4())
+        with self.assertRaises(CoCalcAPIError) as cm:
+            self.project.system.exec(async_get=job_id)
+        self.assertEqual(cm.exception.message, f"Error: Async operation '{job_id}' does not exist.")
+        with self.assertRaises(CoCalcAPIError) as cm:
+            self.project.call("system.exec", [{"async_get": 5}])
+        self.assertEqual(cm.exception.message, "TypeError: Cannot read properties of undefined (reading 'split')")
+
+    def test_stopping_the_project_ends_its_jobs(self) -> None:
+        project_id = self.hub.projects.create_project(title="async-stop")
+        project = self.hub.project(project_id)
+        self.addCleanup(project.close)
+        job = project.system.exec("sleep", args=["600"], async_call=True)
+        self.hub.projects.stop(project_id)
+        self.assertTrue(_gone(job["pid"]))
 
 
 if __name__ == "__main__":

@@ -1,4 +1,5 @@
-"""The stand-in's Jupyter side: real kernelspecs, real kernels, CoCalc's output shapes."""
+"""The stand-in's Jupyter side: real kernelspecs, real kernels, CoCalc's output shapes, and the
+hub's execution cache and log (through the stand-in's HTTP server)."""
 
 import importlib.util
 import os
@@ -8,9 +9,15 @@ import tempfile
 import threading
 import time
 import unittest
+import uuid
+from typing import Any, Dict, List
 
+from cocalc_api_tests.standin.api_jupyter import compute_hash
 from cocalc_api_tests.standin.jupyter import CELL_TIMEOUT_S, KernelError, KernelManager, shape_outputs
+from cocalc_api_tests.standin.store import iso
+from suite_runner import start_standin
 from test_standin_exec import _gone
+from test_standin_profile import bridge, new_project
 
 MISSING = [m for m in ("jupyter_client", "ipykernel") if importlib.util.find_spec(m) is None]
 SKIP_REASON = "needs %s (pip install -e '.[standin]')" % " and ".join(MISSING)
@@ -234,6 +241,122 @@ class ShutdownTest(unittest.TestCase):
                 km.shutdown_all()
             runtime = os.path.join(home, ".local", "share", "jupyter", "runtime")
             self.assertEqual(os.listdir(runtime), [])
+
+
+class ComputeHashTest(unittest.TestCase):
+    def test_the_hash_of_a_real_cocalc_execution(self) -> None:
+        # jupyter_api_log.hash of print('422dd428') run through a real CoCalc hub in this project
+        project_id = "958a4169-5788-47c4-862c-80d3644073a2"
+        expected = "ee9763dbef9a189034b6b32e615cd69e6a702cd0"
+        self.assertEqual(compute_hash(None, "print('422dd428')", "python3", project_id, None), expected)
+        self.assertEqual(compute_hash([], " print('422dd428')\n", " Python3\ufeff", project_id, None), expected)
+        self.assertNotEqual(compute_hash([""], "print('422dd428')", "python3", project_id, None), expected)
+        self.assertNotEqual(compute_hash(None, "print('422dd428')", "python3", project_id, "a"), expected)
+
+
+@unittest.skipIf(MISSING, SKIP_REASON)
+class HubExecuteTest(unittest.TestCase):
+    """``jupyter.execute`` through the hub: CoCalc's cache (``jupyter_api_cache``) and log (``jupyter_api_log``)."""
+
+    @classmethod
+    def setUpClass(cls) -> None:
+        cls.env = start_standin()
+        cls.project_id = new_project(cls.env)
+
+    @classmethod
+    def tearDownClass(cls) -> None:
+        cls.env.close()
+
+    def execute(self, **options: Any) -> Any:
+        _, answer = bridge(self.env, "hub", "jupyter.execute", [dict(options, project_id=self.project_id)],
+                           timeout=90000)
+        return answer
+
+    def fresh_code(self) -> str:
+        """Code whose every run answers something new (a cache hit answers the old output)."""
+        return f"import uuid; uuid.uuid4().hex  # {uuid.uuid4().hex}"
+
+    def saved(self, digest: str, count: int = 1) -> List[Dict[str, Any]]:
+        """The cache rows of *digest* once there are *count* (they are written after the answer)."""
+        deadline = time.monotonic() + 30
+        while True:
+            rows = self.env.store.query("SELECT * FROM jupyter_api_cache WHERE hash=:h ORDER BY id", h=digest)
+            if len(rows) == count or time.monotonic() > deadline:
+                return rows
+            time.sleep(0.02)
+
+    def log(self, digest: str) -> List[Dict[str, Any]]:
+        return self.env.store.query("SELECT * FROM jupyter_api_log WHERE hash=:h ORDER BY id", h=digest)
+
+    def digest(self, code: str, **options: Any) -> str:
+        return compute_hash(options.get("history"), code, "python3", self.project_id, options.get("path"))
+
+    def test_a_repeated_execution_is_answered_from_the_cache(self) -> None:
+        code = self.fresh_code()
+        first = self.execute(input=code, kernel="python3")
+        self.assertEqual(list(first), ["output", "created"])
+        (row,) = self.saved(self.digest(code))
+        self.assertEqual(iso(row["created"]), first["created"])
+        again = self.execute(input=code + "\n", kernel="python3 ")
+        self.assertEqual(again, {"id": row["id"], "output": first["output"], "created": first["created"]})
+        self.assertEqual(len(self.log(self.digest(code))), 1, "a cache hit is not logged")
+        (used,) = self.saved(self.digest(code))
+        self.assertGreater(used["last_active"], row["last_active"])
+
+    def test_another_input_runs(self) -> None:
+        code = self.fresh_code()
+        first = self.execute(input=code, kernel="python3")
+        self.saved(self.digest(code))
+        other = self.execute(input=code + " ", kernel="python3", history=["x = 1"])
+        self.assertEqual(list(other), ["output", "created"])
+        self.assertNotEqual(other["output"], first["output"])
+        self.assertGreater(other["created"], first["created"])
+        self.assertEqual(len(self.saved(self.digest(code, history=["x = 1"]))), 1)
+
+    def test_no_cache_runs_again_and_replaces_the_saved_output(self) -> None:
+        code = self.fresh_code()
+        first = self.execute(input=code, kernel="python3")
+        (old,) = self.saved(self.digest(code))
+        rerun = self.execute(input=code, kernel="python3", noCache=True)
+        self.assertNotEqual(rerun["output"], first["output"])
+        deadline = time.monotonic() + 30
+        while self.saved(self.digest(code))[0]["id"] == old["id"] and time.monotonic() < deadline:
+            time.sleep(0.02)
+        (new,) = self.saved(self.digest(code))
+        self.assertEqual(iso(new["created"]), rerun["created"])
+        self.assertEqual(len(self.log(self.digest(code))), 2)
+
+    def test_a_hash_alone_only_looks_up_the_cache(self) -> None:
+        code = self.fresh_code()
+        first = self.execute(input=code, kernel="python3")
+        (row,) = self.saved(self.digest(code))
+        self.assertEqual(self.execute(hash=self.digest(code)), dict(first, id=row["id"]))
+        self.assertIsNone(self.execute(hash="0" * 40))
+
+    def test_the_log_row(self) -> None:
+        code = self.fresh_code()
+        options = dict(input=code, kernel="python3", history=["a = 1", " "], path=".", tag="selftest",
+                       anonymous_id="cookie")
+        answer = self.execute(**options)
+        digest = self.digest(code, history=["a = 1", " "], path=".")
+        self.saved(digest)
+        (row,) = self.log(digest)
+        self.assertEqual(iso(row["created"]), answer["created"])
+        self.assertEqual((row["account_id"], row["project_id"]), (self.env.admin_account_id, self.project_id))
+        self.assertEqual((row["kernel"], row["input"], row["history"]), ("python3", code, ["a = 1", " "]))
+        self.assertEqual((row["path"], row["tag"], row["analytics_cookie"]), (".", "selftest", "cookie"))
+        self.assertGreater(row["total_time_s"], 0)
+        self.assertAlmostEqual((row["expire"] - row["created"]).days, 30, delta=1)
+
+    def test_cocalcs_type_errors(self) -> None:
+        cases = [
+            ({"input": 5, "kernel": "python3"}, "TypeError: input.trim is not a function"),
+            ({"input": "1", "kernel": 5}, "TypeError: kernel.toLowerCase is not a function"),
+            ({"input": "1", "kernel": "python3", "history": "ab"}, "TypeError: (history ?? []).map is not a function"),
+            ({"input": "1", "kernel": "python3", "history": [5]}, "TypeError: x.trim is not a function"),
+        ]
+        for options, error in cases:
+            self.assertEqual(self.execute(**options), {"error": error}, options)
 
 
 if __name__ == "__main__":

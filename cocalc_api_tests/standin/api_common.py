@@ -1,4 +1,4 @@
-"""What every hub call of the stand-in shares: CoCalc's error texts and permission checks.
+"""What every call of the stand-in shares: CoCalc's error texts, permission checks and dispatch helpers.
 
 CoCalc's hub answers a failed call with ``{"error": `${err}`}``: an ``Error``
 becomes ``Error: <message>``, a ``TypeError`` ``TypeError: <message>``, a
@@ -7,7 +7,9 @@ passes to callbacks stay as they are.  :class:`JsError` and :class:`PlainError`
 carry those texts.
 """
 import re
-from typing import Any, Dict, List, Optional
+import sys
+import traceback
+from typing import Any, Callable, Dict, List, Optional, Tuple
 
 _UUID = re.compile(r"[a-fA-F0-9]{8}-[a-fA-F0-9]{4}-[a-fA-F0-9]{4}-[a-fA-F0-9]{4}-[a-fA-F0-9]{12}")
 
@@ -59,6 +61,11 @@ def is_valid_uuid(value: Any) -> bool:
 def is_valid_email(value: Any) -> bool:
     """CoCalc's ``is_valid_email_address``."""
     return isinstance(value, str) and _EMAIL.match(value) is not None
+
+
+#: The characters JavaScript's ``String.prototype.trim`` removes.
+JS_SPACE = ("\t\n\v\f\r \u00a0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007\u2008\u2009\u200a"
+            "\u2028\u2029\u202f\u205f\u3000\ufeff")
 
 
 def js_str(value: Any) -> str:
@@ -127,3 +134,32 @@ def is_collaborator(store: Any, account_id: Any, project_id: Any) -> bool:
     if account_id == project_id:
         return True
     return project_group(store, account_id, project_id) in ("owner", "collaborator")
+
+
+def check_args(args: Any) -> List[Any]:
+    """A call's ``args``, as CoCalc spreads them into the function (absent: none)."""
+    if args is None:
+        return []
+    if not isinstance(args, list):
+        raise type_error("Spread syntax requires ...iterable[Symbol.iterator] to be a function")
+    return args
+
+
+def split_name(name: Any) -> Tuple[str, Optional[str]]:
+    """``group`` and ``function`` of a call name, as CoCalc's ``name.split(".")``."""
+    if not isinstance(name, str):
+        raise type_error(f"Cannot read properties of {js_str(name)} (reading 'split')"
+                         if name is None else "name.split is not a function")
+    parts = name.split(".")
+    return parts[0], parts[1] if len(parts) > 1 else None
+
+
+def answer(name: Any, work: Callable[[], Any]) -> Any:
+    """*work()*, or ``{"error": ...}`` with CoCalc's text when it fails (never raises)."""
+    try:
+        return work()
+    except (JsError, PlainError) as err:
+        return {"error": str(err)}
+    except Exception as err:  # a bug in the stand-in: say so, keep serving
+        traceback.print_exc(file=sys.stderr)
+        return {"error": f"Error: stand-in internal error in {js_str(name)}: {type(err).__name__}: {err}"}

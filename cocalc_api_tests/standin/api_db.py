@@ -16,10 +16,15 @@ Defaults of the large settings objects (``editor_settings``, ``other_settings``,
 as stored.
 """
 import copy
+import hashlib
 import json
+import threading
+import time
 from typing import Any, Dict, List, Optional
 
-from .api_common import JsError, PlainError, is_admin, js_str, opts_of, project_group
+from .api_common import JsError, PlainError, is_admin, is_collaborator, is_valid_uuid, js_str, opts_of, project_group, type_error
+from .query_tables import HANDLERS, missing_handler
+from .store import epoch_ms, iso, utcnow
 
 MAX_LIMIT = 100000
 PROJECTS_CUTOFF = "6 weeks"
@@ -121,10 +126,26 @@ def user_query(app: Any, account_id: str, query: Any, options: Any) -> Any:
         raise PlainError(f"FATAL: invalid user_query of '{js_str(table)}' -- query must be an object")
     body = _subs(copy.deepcopy(body), {"{account_id}": account_id})
     is_set = forced[-1] if forced else not has_null_leaf(body)
+    if table in HANDLERS:
+        return _handled_query(app, account_id, table, body, is_set, multi)
     if is_set:
         set_query(app, account_id, table, body)
         return {}
     result = get_query(app, account_id, table, body, options, multi)
+    return {} if result is None else {table: result}
+
+
+def _handled_query(app: Any, account_id: str, table: str, body: Dict[str, Any], is_set: bool, multi: bool) -> Any:
+    """A query on one of the tables of :mod:`query_tables`."""
+    getter, setter = HANDLERS[table]
+    if is_set:
+        if setter is None:
+            raise missing_handler(table, "set")
+        setter(app, account_id, body)
+        return {}
+    if getter is None:
+        raise missing_handler(table, "get")
+    result = getter(app, account_id, body, multi)
     return {} if result is None else {table: result}
 
 
@@ -343,4 +364,150 @@ def userQuery(app: Any, args: List[Any]) -> Any:
     return user_query(app, opts.get("account_id"), opts.get("query"), opts.get("options"))
 
 
-FUNCTIONS = {"userQuery": userQuery}
+# -------------------------------------------------------------- activity and files
+
+#: Seconds within which the same ``db.touch`` is ignored; and an account's own activity.
+TOUCH_THROTTLE = 50.0
+ACCOUNT_THROTTLE = 120.0
+#: At most this many access times by default.
+FILE_USE_LIMIT = 1000
+_touched: Dict[tuple, float] = {}
+_touched_lock = threading.Lock()
+
+
+def _throttled(key: tuple, seconds: float) -> bool:
+    now = time.monotonic()
+    with _touched_lock:
+        if now - _touched.get(key, -seconds) < seconds:
+            return True
+        _touched[key] = now
+    return False
+
+
+def sha1_id(*parts: Any) -> str:
+    """CoCalc's ``db.sha1(...)``: the SHA-1 of the parts joined (strings as they are, others as JSON)."""
+    text = "".join("" if p is None else p if isinstance(p, str) else json.dumps(p) for p in parts)
+    return hashlib.sha1(text.encode("utf-8")).hexdigest()
+
+
+def touch(app: Any, args: List[Any]) -> None:
+    """Record the caller's activity: on the account, on a project, and on a file of it (``file_use``)."""
+    opts = opts_of(args)
+    account_id, project_id, path = opts.get("account_id"), opts.get("project_id"), opts.get("path")
+    action = "edit" if opts.get("action") is None else opts["action"]
+    if not account_id:
+        raise JsError("account_id must be set")
+    if project_id and not is_collaborator(app.store, account_id, project_id):
+        raise JsError("user must be collaborator on project")
+    if _throttled(("touch", account_id, project_id or None, path, js_str(action)), TOUCH_THROTTLE):
+        return
+    if not project_id:
+        if not _throttled(("account", account_id), ACCOUNT_THROTTLE):
+            app.store.query("UPDATE accounts SET last_active=NOW() WHERE account_id=:a::UUID", a=account_id)
+        return
+    app.projects.touch(project_id, account_id, no_start=True)
+    if path is not None:
+        _record_file_use(app.store, project_id, path, account_id, action)
+
+
+def _record_file_use(store: Any, project_id: str, path: Any, account_id: str, action: Any) -> None:
+    """Upsert the ``file_use`` row of the file and stamp the account's *action* in its ``users``."""
+    now = utcnow()
+    edited = action in ("edit", "chat")
+    store.query(
+        "INSERT INTO file_use(id,project_id,path" + (",last_edited" if edited else "") + ") "
+        "VALUES(:i,:p::UUID,:f" + (",:t" if edited else "") + ") ON CONFLICT (id) DO UPDATE SET "
+        "project_id=EXCLUDED.project_id, path=EXCLUDED.path" + (", last_edited=EXCLUDED.last_edited" if edited else ""),
+        i=sha1_id(project_id, path),
+        p=project_id,
+        f=js_str(path),
+        **({"t": now} if edited else {}),
+    )
+    store.query(
+        "UPDATE file_use SET users=COALESCE(users,'{}'::JSONB) || jsonb_build_object(:a::TEXT, "
+        "COALESCE(users->:a::TEXT,'{}'::JSONB) || jsonb_build_object(:act::TEXT, :t::TEXT)) WHERE id=:i",
+        a=account_id,
+        act=js_str(action),
+        t=iso(now),
+        i=sha1_id(project_id, path),
+    )
+
+
+def fileUseTimes(app: Any, args: List[Any]) -> Dict[str, Any]:
+    """When an account opened (``file_access_log``) and edited (patches; none on the stand-in) a file."""
+    opts = opts_of(args)
+    account_id, project_id = opts.get("account_id"), opts.get("project_id")
+    if not account_id or not is_collaborator(app.store, account_id, project_id):
+        raise JsError("user does not have read access to the given project")
+    target = opts.get("target_account_id") if opts.get("target_account_id") is not None else account_id
+    answer: Dict[str, Any] = {"target_account_id": target}
+    if opts.get("access_times", True):
+        rows = app.store.query(
+            "SELECT time FROM file_access_log WHERE project_id=:p AND filename=:f AND account_id=:a "
+            "ORDER BY time DESC LIMIT :n",
+            p=project_id,
+            f=opts.get("path"),
+            a=target,
+            n=FILE_USE_LIMIT if opts.get("limit") is None else opts["limit"],
+        )
+        answer["access_times"] = [epoch_ms(row["time"]) for row in rows]
+    if opts.get("edit_times"):
+        answer["edit_times"] = []  # the stand-in keeps no editing sessions, hence no patches
+    return answer
+
+
+def getLegacyTimeTravelInfo(app: Any, args: List[Any]) -> Dict[str, Any]:
+    """The archived history of a file: ``{"uuid": ""}`` when there is none (asked of anyone)."""
+    opts = opts_of(args)
+    project_id = opts.get("project_id")
+    row = app.store.one(
+        "SELECT archived AS uuid, users FROM syncstrings WHERE string_id=:s AND archived IS NOT NULL",
+        s=sha1_id(project_id, opts.get("path")),
+    )
+    if not row or not row.get("uuid"):
+        return {"uuid": ""}
+    if not is_collaborator(app.store, opts.get("account_id"), project_id):
+        raise JsError("must be collaborator on project")
+    return {"uuid": row["uuid"], "users": row.get("users")}
+
+
+def getLegacyTimeTravelPatches(app: Any, args: List[Any]) -> str:
+    """The text of a blob named by its uuid; a missing or expired blob fails as CoCalc's code does."""
+    opts = opts_of(args)
+    if not opts.get("account_id"):
+        raise JsError("you must be signed in")
+    blob_id = opts.get("uuid")
+    if not is_valid_uuid(blob_id):
+        raise PlainError("uuid is invalid")
+    row = app.store.one("SELECT expire, blob FROM blobs WHERE id=:i::UUID", i=blob_id)
+    if row and row.get("expire") is not None and row["expire"] <= utcnow():
+        app.store.query("DELETE FROM blobs WHERE id=:i::UUID", i=blob_id)
+        row = None
+    if not row or row.get("blob") is None:
+        raise type_error("Cannot read properties of undefined (reading 'toString')")
+    return bytes(row["blob"]).decode("utf-8", "replace")
+
+
+def removeBlobTtls(app: Any, args: List[Any]) -> None:
+    """Make the named blobs permanent; ids that are not UUIDs are skipped."""
+    first = args[0] if args else None
+    if first is None:
+        raise type_error("Cannot destructure property 'uuids' of 'undefined' as it is undefined.")
+    uuids = first.get("uuids") if isinstance(first, dict) else None
+    if uuids is None:
+        raise type_error("Cannot read properties of undefined (reading 'filter')")
+    if not isinstance(uuids, list):
+        raise type_error("uuids.filter is not a function")
+    valid = [u for u in uuids if is_valid_uuid(u)]
+    if valid:
+        app.store.query("UPDATE blobs SET expire=NULL WHERE id=ANY(:v::UUID[])", v=valid)
+
+
+FUNCTIONS = {
+    "userQuery": userQuery,
+    "touch": touch,
+    "fileUseTimes": fileUseTimes,
+    "getLegacyTimeTravelInfo": getLegacyTimeTravelInfo,
+    "getLegacyTimeTravelPatches": getLegacyTimeTravelPatches,
+    "removeBlobTtls": removeBlobTtls,
+}

@@ -71,11 +71,12 @@ def send_message(
         th=thread_id,
     )
     for account_id in to_ids:
-        _update_unread_count(store, account_id)
+        update_unread_count(store, account_id)
     return row["id"]
 
 
-def _update_unread_count(store: Any, account_id: str) -> None:
+def update_unread_count(store: Any, account_id: str) -> None:
+    """Recount the unread (not read, saved or deleted) threads among the account's recent messages."""
     row = store.one(
         "SELECT COUNT(DISTINCT(thread_id)) AS unread_count FROM (SELECT "
         f"{_bit('read', account_id, 'read')}, {_bit('saved', account_id, 'saved')}, "

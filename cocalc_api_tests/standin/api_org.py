@@ -12,6 +12,7 @@ from .api_auth import create_auth_token, insert_account, random_key
 from .api_common import JsError, is_admin, opts_of
 from .api_messages import send_message
 from .api_projects import FIRST_PROJECT_TITLE, create_project
+from .api_system import central_log
 
 _ORG_FIELDS = ("title", "description", "link", "email_address")
 
@@ -189,9 +190,9 @@ def createToken(app: Any, args: List[Any]) -> Dict[str, str]:
     if not found.get("account_id"):
         raise JsError("account not found")
     assert_allowed(app.store, account_id, found["name"])
-    token = create_auth_token(
-        app.store, found["account_id"], account_id, is_admin(app.store, account_id), opts.get("expire")
-    )
+    admin = is_admin(app.store, account_id)
+    token = create_auth_token(app.store, found["account_id"], account_id, admin, opts.get("expire"))
+    central_log(app.store, "auth-token", {"account_id": account_id, "user_account_id": found["account_id"], "is_admin": admin})
     return {"token": token, "url": app.site_url(f"auth/impersonate?auth_token={token}")}
 
 

@@ -4,7 +4,8 @@ import threading
 import uuid
 from typing import Any, Dict, List, Optional
 
-from .api_common import JsError, is_admin, is_collaborator, is_valid_uuid, js_str, opts_of, project_group, type_error
+from .api_common import JsError, PlainError, is_admin, is_collaborator, is_valid_uuid, js_str, opts_of, project_group, type_error
+from .store import DatabaseFailure
 
 DEFAULT_COMPUTE_IMAGE = "ubuntu2404"
 FIRST_PROJECT_TITLE = "My First Project"
@@ -12,6 +13,51 @@ FIRST_PROJECT_TITLE = "My First Project"
 
 def _ownership_error(message: str) -> JsError:
     return JsError(message, name="OwnershipError")
+
+
+#: CoCalc's groups of project members.
+MEMBER_GROUPS = ("owner", "collaborator")
+#: Every group ``add_user_to_project`` accepts.
+PROJECT_GROUPS = ("owner", "collaborator", "viewer", "invited_collaborator", "invited_viewer")
+
+
+def account_name(store: Any, account_id: str) -> str:
+    """CoCalc's ``getName``: ``"First Last"``, or ``Unknown User`` for an unknown or nameless account."""
+    row = store.one("SELECT first_name, last_name FROM accounts WHERE account_id=:a::UUID", a=account_id)
+    if row is None or not (row.get("first_name") or row.get("last_name")):
+        return "Unknown User"
+    return f"{row.get('first_name') or ''} {row.get('last_name') or ''}"
+
+
+def log_project_event(store: Any, project_id: str, account_id: str, event: Dict[str, Any]) -> None:
+    """A ``project_log`` row for *project_id* by *account_id*; a failure is ignored, as in CoCalc."""
+    try:
+        store.query(
+            "INSERT INTO project_log(id,project_id,time,account_id,event) "
+            "VALUES(:i::UUID,:p::UUID,NOW(),:a::UUID,CAST(:e AS JSONB))",
+            i=str(uuid.uuid4()),
+            p=project_id,
+            a=account_id,
+            e=json.dumps(event),
+        )
+    except DatabaseFailure:
+        pass
+
+
+def add_user_to_project(store: Any, project_id: Any, account_id: Any, group: Any = "collaborator") -> None:
+    """Merge ``{group}`` into the account's entry of ``projects.users`` (CoCalc's ``add_user_to_project``)."""
+    for name, value in (("project_id", project_id), ("account_id", account_id)):
+        if value is not None and not is_valid_uuid(value):
+            raise PlainError(f"invalid {name} -- {js_str(value)}")
+    if group not in PROJECT_GROUPS:
+        raise PlainError(f"unknown project group '{js_str(group)}'")
+    store.query(
+        "UPDATE projects SET users=COALESCE(users,'{}'::JSONB) || jsonb_build_object(:a::TEXT, "
+        "COALESCE(users->:a::TEXT,'{}'::JSONB) || jsonb_build_object('group', :g::TEXT)) WHERE project_id=:p::UUID",
+        a=js_str(account_id),
+        g=group,
+        p=project_id,
+    )
 
 
 def create_project(
@@ -31,6 +77,8 @@ def create_project(
     if account_id is not None and not is_valid_uuid(account_id):
         raise JsError("if account_id given, it must be a valid uuid v4")
     customize = customize if isinstance(customize, dict) else {}
+    if license not in (None, False, 0, "") and not isinstance(license, str):  # truthy in JavaScript, yet no string
+        raise type_error("opts.license.split is not a function")
     licenses = [s.strip() for s in license.split(",")] if isinstance(license, str) and license else []
     if customize.get("license"):
         licenses.append(customize["license"])
@@ -167,6 +215,7 @@ def addCollaborator(app: Any, args: List[Any]) -> Dict[str, Any]:
             a=target,
             p=project_id,
         )
+        log_project_event(app.store, project_id, account_id, {"event": "invite_user", "invitee_account_id": target})
     return {"project_id": projects}
 
 
@@ -220,6 +269,12 @@ def removeCollaborator(app: Any, args: List[Any]) -> None:
         a=target,
         p=project_id,
     )
+    log_project_event(
+        app.store,
+        project_id,
+        account_id,
+        {"event": "remove_collaborator", "removed_name": account_name(app.store, target), "removed_account_id": target},
+    )
 
 
 def _collaborator_call(action: str, what: str):
@@ -237,6 +292,111 @@ def _collaborator_call(action: str, what: str):
     call.__name__ = action
     call.__doc__ = f"``projects.{action}`` for a collaborator of the project."
     return call
+
+
+def _opts_object(outer: Dict[str, Any], what: str) -> Dict[str, Any]:
+    """``outer.opts``; a missing one fails as JavaScript does when it reads from it (*what*)."""
+    opts = outer.get("opts")
+    if opts is None:
+        raise type_error(f"Cannot {what} of 'opts' as it is undefined."
+                         if what.startswith("destructure") else f"Cannot read properties of undefined ({what})")
+    return opts if isinstance(opts, dict) else {}
+
+
+def changeUserType(app: Any, args: List[Any]) -> None:
+    """Promote a member to owner or demote an owner to collaborator (owners only; one owner always remains)."""
+    outer = opts_of(args)
+    account_id = outer.get("account_id")
+    opts = _opts_object(outer, "destructure property 'project_id'")
+    project_id, target, new_group = opts.get("project_id"), opts.get("target_account_id"), opts.get("new_group")
+    if not is_collaborator(app.store, account_id, project_id):
+        raise _ownership_error("Not a project member")
+    row = app.store.one("SELECT users FROM projects WHERE project_id=:p::UUID", p=project_id)
+    if row is None:
+        raise _ownership_error("Project not found")
+    users = row.get("users")
+    _validate_user_type_change(users, account_id, target, new_group)
+    old_group = users[target]["group"]
+    add_user_to_project(app.store, project_id, target, new_group)
+    log_project_event(app.store, project_id, account_id, {
+        "event": "change_collaborator_type",
+        "target_account_id": target,
+        "target_name": account_name(app.store, target),
+        "old_group": old_group,
+        "new_group": new_group,
+    })
+
+
+def _validate_user_type_change(users: Any, account_id: str, target: Any, new_group: Any) -> None:
+    """CoCalc's ``validateUserTypeChange`` rules, in its order."""
+    if not users:
+        raise _ownership_error("Project users data is required")
+    group_of = {k: (v.get("group") if isinstance(v, dict) else None) for k, v in users.items()}
+    if group_of.get(account_id) not in MEMBER_GROUPS:
+        raise _ownership_error("Requesting user is not a valid project member")
+    if group_of[account_id] != "owner":
+        raise _ownership_error("Only project owners can change user types")
+    if users.get(js_str(target)) in (None, False, 0, ""):
+        raise _ownership_error("Target user is not a member of this project")
+    if group_of.get(target) not in MEMBER_GROUPS:
+        raise _ownership_error("Target user does not have a valid group (must be owner or collaborator)")
+    if new_group not in MEMBER_GROUPS:
+        raise _ownership_error("New group must be either 'owner' or 'collaborator'")
+    if group_of[target] == "owner" and new_group == "collaborator":
+        if sum(1 for g in group_of.values() if g == "owner") <= 1:
+            raise _ownership_error("Cannot change the last owner to collaborator. At least one owner is required.")
+
+
+def inviteCollaborator(app: Any, args: List[Any]) -> None:
+    """Add an account to a project as a collaborator and log it.
+
+    With ``email`` CoCalc also mails an invitation; the stand-in sends no e-mail
+    and says so after adding the account, as CoCalc does when sending fails.
+    """
+    outer = opts_of(args)
+    account_id = outer.get("account_id")
+    opts = _opts_object(outer, "reading 'project_id'")
+    project_id, target = opts.get("project_id"), opts.get("account_id")
+    if not is_collaborator(app.store, account_id, project_id):
+        raise JsError("user must be a collaborator")
+    ensure_can_manage_collaborators(app, project_id, account_id)
+    add_user_to_project(app.store, project_id, target, "collaborator")
+    if opts.get("email"):
+        raise JsError("the stand-in does not send e-mail invitations")
+    log_project_event(app.store, project_id, account_id, {"event": "invite_user", "invitee_account_id": target})
+
+
+def setQuotas(app: Any, args: List[Any]) -> None:
+    """Merge the given quotas (and the rest of the options) into ``settings`` (site admins only).
+
+    As in CoCalc, a running project whose quotas changed is restarted in the background.
+    """
+    from .api_system import callback_query
+
+    opts = opts_of(args)
+    if not is_admin(app.store, opts.get("account_id")):
+        raise JsError("Must be an admin to do admin search.")
+    project_id = opts.get("project_id")
+    query = "SELECT settings, state->>'state' AS state FROM projects WHERE project_id=:p::UUID"
+    before = app.store.one(query, p=project_id) if is_valid_uuid(project_id) else None
+    callback_query(
+        app.store,
+        "UPDATE projects SET settings=COALESCE(settings,'{}'::JSONB) || CAST(:s AS JSONB) WHERE project_id=:p::UUID",
+        s=json.dumps(opts),
+        p=project_id,
+    )
+    after = app.store.one(query, p=project_id)
+    active = after and after.get("state") in ("running", "starting", "pending")
+    if active and (before or {}).get("settings") != after.get("settings"):
+        threading.Thread(target=_restart_quietly, args=(app, project_id), daemon=True).start()
+
+
+def _restart_quietly(app: Any, project_id: str) -> None:
+    try:
+        app.projects.stop(project_id)
+        app.projects.start(project_id)
+    except Exception:  # CoCalc only logs a failed restart
+        pass
 
 
 def deleteProject(app: Any, args: List[Any]) -> None:
@@ -274,6 +434,9 @@ FUNCTIONS = {
     "copyPathBetweenProjects": copyPathBetweenProjects,
     "addCollaborator": addCollaborator,
     "removeCollaborator": removeCollaborator,
+    "changeUserType": changeUserType,
+    "inviteCollaborator": inviteCollaborator,
+    "setQuotas": setQuotas,
     "start": _collaborator_call("start", "start it"),
     "stop": _collaborator_call("stop", "stop it"),
     "touch": _collaborator_call("touch", "touch it"),

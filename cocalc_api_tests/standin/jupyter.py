@@ -16,6 +16,11 @@ What CoCalc does (``@cocalc/jupyter/stateless-api``) and this module mirrors:
 * ``listJupyterKernels`` gives ``{"pid", "connectionFile"}`` per kernel
   process, ``stopJupyterKernel`` SIGKILLs that process group.
 
+What a real CoCalc also does, with the ``real`` profile (``stalls=2``): the
+first executions after the project starts, and the first ones after a kernel
+was stopped, never answer (up to *stalls* in a row; the pool fills up
+meanwhile) and their callers time out.
+
 jupyter_client and ipykernel come from the ``standin`` extra and are imported
 lazily.
 """
@@ -34,6 +39,8 @@ import time
 import uuid
 import weakref
 from typing import Any, Dict, List, Optional, Tuple
+
+from .profile import current_call
 
 POOL_SIZE = 2
 CELL_TIMEOUT_S = 30.0
@@ -298,9 +305,11 @@ class KernelManager:
     [{'data': {'text/plain': '4950'}}]
     """
 
-    def __init__(self, home: str, env: Dict[str, str]) -> None:
+    def __init__(self, home: str, env: Dict[str, str], stalls: int = 0) -> None:
         self.home = home
         self.env = dict(env)
+        self._stalls = stalls
+        self._stalls_left = stalls  # executions that will never answer
         self._lock = threading.Lock()
         self._changed = threading.Condition(self._lock)
         self._paths: Optional[Dict[str, Any]] = None
@@ -379,8 +388,8 @@ class KernelManager:
 
     # ------------------------------------------------------------------ kernels
 
-    def _launch(self, name: str) -> _Kernel:
-        """Spawn a kernel of *name* and register it; it is not ready yet."""
+    def _launch(self, name: str, extra_env: Optional[Dict[str, str]] = None) -> _Kernel:
+        """Spawn a kernel of *name* (with *extra_env*) and register it; it is not ready yet."""
         specs = self._specs()
         if name not in specs:
             raise KernelError(
@@ -390,7 +399,7 @@ class KernelManager:
                 "to test here." % (name, json.dumps(list(specs), separators=(",", ":")), name)
             )
         try:
-            kernel = _Kernel(name, specs[name][1], self._jupyter_paths()["runtime"], self.env)
+            kernel = _Kernel(name, specs[name][1], self._jupyter_paths()["runtime"], dict(self.env, **(extra_env or {})))
         except ImportError as exc:
             raise _missing_extra(exc)
         except OSError as exc:
@@ -504,6 +513,7 @@ class KernelManager:
         *timeout* limits each cell in seconds (CoCalc: 30); *path* (relative to
         the home directory) is where the code runs.  Returns CoCalc's output list.
         """
+        self._stall_if_due(kernel)
         k = self._acquire(kernel)
         try:
             outputs: List[Dict[str, Any]] = []
@@ -521,6 +531,31 @@ class KernelManager:
             self._forget(k)
             k.close()
 
+    def _stall_if_due(self, name: str) -> None:
+        """With stalls due, this execution of a known kernel never answers: the pool
+        fills up, the call's caller gives up (see :mod:`.profile`) and nobody sees the error raised."""
+        call = current_call()
+        if call is None or not isinstance(name, str) or name not in self._specs():
+            return
+        with self._lock:
+            if self._stalls_left <= 0:
+                return
+            self._stalls_left -= 1
+        self._refill(name)
+        call.never_answer()
+        raise KernelError("Error: the kernel never answered")
+
+    def dedicated(self, name: str, extra_env: Optional[Dict[str, str]] = None) -> _Kernel:
+        """A new ready kernel of *name* for one caller alone (listed while it runs); :meth:`release` it."""
+        kernel = self._launch(name, extra_env)
+        self._ready(kernel)
+        return kernel
+
+    def release(self, kernel: _Kernel) -> None:
+        """Stop a :meth:`dedicated` kernel."""
+        self._forget(kernel)
+        kernel.close()
+
     def list_kernels(self) -> List[Dict[str, Any]]:
         """``[{"pid", "connectionFile"}]`` for every live kernel process of this project."""
         with self._lock:
@@ -534,6 +569,8 @@ class KernelManager:
             idle = kernel is not None and kernel in self._pools.get(kernel.name, [])
             if idle:
                 self._pools[kernel.name].remove(kernel)
+            if kernel is not None:
+                self._stalls_left = self._stalls
         if kernel is None:
             return False
         if idle:

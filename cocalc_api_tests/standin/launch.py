@@ -11,13 +11,18 @@ account with an API key::
 
 Command line (``python -m cocalc_api_tests.standin``):
 
-* ``serve [--port P] [--site-url URL] [--verbose]``: set up, print ``export``
-  lines, serve until SIGINT/SIGTERM, tear down;
-* ``run [unittest args...]``: set up, run ``python -m unittest`` (default
-  ``cocalc_api_tests``) with cleanup enabled, then print the rows the run left
-  in any table and ``leaked rows: N``; exit non-zero on failed tests or leaks;
+* ``serve [--profile NAME] [--port P] [--site-url URL] [--verbose]``: set up,
+  print ``export`` lines, serve until SIGINT/SIGTERM, tear down;
+* ``run [--profile NAME] [run options...]``: set up, run ``python -m
+  cocalc_api_tests run`` (the whole suite unless tests are named) with cleanup enabled, then print
+  the rows the run left in any table and ``leaked rows: N``; exit non-zero on
+  failed tests or leaks;
 * ``mint-key [--admin]``: add an account with an API key to the stand-in
   database named by the PG* variables and print its ``export`` line.
+
+``--profile`` chooses how fast the stand-in answers (``fast``, the default, or
+``real``: as slow as a real CoCalc), and ``COCALC_STANDIN_TIME_SCALE`` scales
+its latencies (see :mod:`~cocalc_api_tests.standin.profile`).
 """
 import argparse
 import os
@@ -34,15 +39,13 @@ from typing import Any, Callable, Dict, List, Optional, Set, Tuple
 import pg8000.native
 
 from .api_auth import mint_account
+from .profile import DEFAULT_PROFILE, Profile, ProfileError, get_profile, names, profile_from_env
 from .projects import Projects
 from .server import App, StandinServer
 from .store import Store
 
-DEFAULT_SUITE = "cocalc_api_tests"
 #: Every stand-in database's name starts with this.
 DATABASE_PREFIX = "cocalc_standin_"
-#: unittest options that take a value (so the value is not a test name).
-_UNITTEST_VALUE_OPTIONS = {"-k"}
 
 Snapshot = Dict[str, Set[Tuple[Optional[str], ...]]]
 
@@ -65,9 +68,10 @@ def _default_pg(workdir: str) -> Any:
 class StandinEnvironment:
     """A running stand-in with its own database; use it as a context manager.
 
-    *pg_factory(workdir)* returns an object with ``socket_dir``, ``host``,
-    ``port``, ``user``, ``password``, ``create_database``, ``drop_database``
-    and ``stop`` (default: :class:`~cocalc_api_tests.standin.pgserver.PostgresServer`).
+    *profile* sets how fast it answers (default ``fast``).  *pg_factory(workdir)*
+    returns an object with ``socket_dir``, ``host``, ``port``, ``user``,
+    ``password``, ``create_database``, ``drop_database`` and ``stop``
+    (default: :class:`~cocalc_api_tests.standin.pgserver.PostgresServer`).
     """
 
     def __init__(
@@ -77,8 +81,10 @@ class StandinEnvironment:
         site_url: str = "",
         verbose: bool = False,
         pg_factory: Optional[Callable[[str], Any]] = None,
+        profile: Optional[Profile] = None,
     ):
         self.port = port
+        self.profile = profile or get_profile()
         self.site_url = site_url
         self.verbose = verbose
         self._pg_factory = pg_factory or _default_pg
@@ -112,7 +118,7 @@ class StandinEnvironment:
         self.database = database
         self.store = Store(self._connector(database))
         self.store.load_schema()
-        self.projects = Projects(self.store, os.path.join(self.workdir, "projects"))
+        self.projects = Projects(self.store, os.path.join(self.workdir, "projects"), self.profile)
         app = App(self.store, self.projects, self.site_url)
         try:
             self.server = StandinServer(app, self.port, verbose=self.verbose).start()
@@ -231,30 +237,18 @@ def _raise_stop(signum: int, frame: Any) -> None:
     raise _Stop()
 
 
-def _has_test_names(args: List[str]) -> bool:
-    skip = False
-    for arg in args:
-        if skip:
-            skip = False
-        elif arg in _UNITTEST_VALUE_OPTIONS:
-            skip = True
-        elif not arg.startswith("-"):
-            return True
-    return False
+def run_suite(env: StandinEnvironment, run_args: List[str]) -> int:
+    """Run the suite against *env* with the suite's own command line, report leaked rows; the exit status.
 
-
-def run_suite(env: StandinEnvironment, unittest_args: List[str]) -> int:
-    """Run the suite against *env*, report leaked rows; the exit status."""
+    *run_args* go to ``python -m cocalc_api_tests run`` (``-v``, ``-k``, ``--parallel``, test names...).
+    """
     assert env.store is not None
     before = snapshot(env.store)
-    args = list(unittest_args)
-    if not _has_test_names(args):
-        args.append(DEFAULT_SUITE)
     child_env = {k: v for k, v in os.environ.items() if k not in ("COCALC_PROJECT_ID", "PGPASSWORD")}
     child_env.update(env.environ, COCALC_TESTS_CLEANUP="true")
     # The database goes away with the stand-in, so its ledgers go too.
     child_env.setdefault("COCALC_TESTS_LEDGER_DIR", os.path.join(env.workdir or "", "ledgers"))
-    child = subprocess.Popen([sys.executable, "-m", "unittest"] + args, env=child_env)
+    child = subprocess.Popen([sys.executable, "-m", "cocalc_api_tests", "run"] + list(run_args), env=child_env)
     try:
         status = child.wait()
     except BaseException:
@@ -271,7 +265,8 @@ def run_suite(env: StandinEnvironment, unittest_args: List[str]) -> int:
 def _serve(env: StandinEnvironment) -> None:
     for name, value in env.environ.items():
         print(f"export {name}={shlex.quote(value)}")
-    print(f"# stand-in CoCalc at {env.server.url if env.server else '?'}; Ctrl-C stops it", flush=True)
+    print(f"# stand-in CoCalc at {env.server.url if env.server else '?'} (profile {env.profile.name}, time scale "
+          f"{env.profile.scale:g}); Ctrl-C stops it", flush=True)
     stop = threading.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda *_: stop.set())
@@ -313,6 +308,17 @@ def _port(text: str) -> int:
     return port
 
 
+def _split_profile(args: List[str]) -> Tuple[str, List[str]]:
+    """The ``--profile NAME`` (or ``--profile=NAME``) leading *args*, and the rest."""
+    if args[:1] == ["--profile"]:
+        if len(args) < 2 or args[1].startswith("-"):
+            raise ProfileError(f"--profile needs a profile name: {', '.join(names())}.")
+        return args[1], args[2:]
+    if args[:1] and args[0].startswith("--profile="):
+        return args[0].partition("=")[2], args[1:]
+    return DEFAULT_PROFILE, args
+
+
 def main(argv: Optional[List[str]] = None) -> int:
     """``python -m cocalc_api_tests.standin``."""
     parser = argparse.ArgumentParser(prog="python -m cocalc_api_tests.standin", description=__doc__.split("\n\n")[0])
@@ -321,29 +327,32 @@ def main(argv: Optional[List[str]] = None) -> int:
     serve.add_argument("--port", type=_port, default=0, help="TCP port on 127.0.0.1 (default: a free one)")
     serve.add_argument("--site-url", default="", help="the site URL used in sign-in token links")
     serve.add_argument("--verbose", action="store_true", help="log every HTTP request")
-    run = commands.add_parser("run", help="run the suite against a fresh stand-in and count leaked rows")
-    run.add_argument("unittest_args", nargs=argparse.REMAINDER, help="arguments for python -m unittest")
+    serve.add_argument("--profile", default=DEFAULT_PROFILE, help=f"how fast it answers: {', '.join(names())}")
+    run = commands.add_parser("run", help="run the suite against a fresh stand-in and count leaked rows "
+                                          "(`run [--profile NAME] [run options]`)")
+    run.add_argument("run_args", nargs=argparse.REMAINDER, help="options and test names for python -m cocalc_api_tests run")
     mint = commands.add_parser("mint-key", help="add an account with an API key to a running stand-in's database")
     mint.add_argument("--admin", action="store_true", help="make the account a site admin")
     args = list(sys.argv[1:] if argv is None else argv)
-    if args[:1] == ["run"]:  # everything after `run` belongs to unittest, options included
-        options = parser.parse_args(["run"])
-        options.unittest_args = args[1:]
-    else:
-        options = parser.parse_args(args)
     signal.signal(signal.SIGTERM, _raise_stop)
     try:
+        if args[:1] == ["run"]:  # after `run` (and its --profile) everything belongs to the suite's `run`
+            options = parser.parse_args(["run"])
+            options.profile, options.run_args = _split_profile(args[1:])
+        else:
+            options = parser.parse_args(args)
         if options.command == "mint-key":
             _mint(options.admin)
             return 0
+        profile = profile_from_env(options.profile, os.environ)
         port = getattr(options, "port", 0)
         with StandinEnvironment(port=port, site_url=getattr(options, "site_url", ""),
-                                verbose=getattr(options, "verbose", False)) as env:
+                                verbose=getattr(options, "verbose", False), profile=profile) as env:
             if options.command == "serve":
                 _serve(env)
                 return 0
-            return run_suite(env, options.unittest_args)
-    except SetupError as err:
+            return run_suite(env, options.run_args)
+    except (SetupError, ProfileError) as err:
         print(f"cocalc-standin: {err}", file=sys.stderr)
         return 2
     except (KeyboardInterrupt, _Stop):

@@ -7,8 +7,10 @@ standing in for CoCalc's project server) whose pid, start time and session id
 are written to ``~/.smc`` as CoCalc does.  A project is *running* while that
 process lives.  State changes are saved to ``projects.state`` (``{state, time,
 ip}``) and status to ``projects.status``.  ``system.exec`` runs commands in the
-project's home with the project's environment; Jupyter kernels belong to the
-project and are shut down when it stops.
+project's home with the project's environment; Jupyter kernels, async exec
+jobs and terminals belong to the project and are shut down when it stops.  How
+long starting, stopping and copying take follows the stand-in's
+:mod:`~cocalc_api_tests.standin.profile`.
 """
 import base64
 import fnmatch
@@ -25,13 +27,17 @@ import uuid
 from typing import Any, Dict, List, Optional
 
 from .api_common import JsError, is_valid_uuid
+from .profile import DEFAULT_PROFILE, PROFILES, Profile
 from .store import Store, iso, utcnow
 
 #: Seconds a stopping project gets after SIGTERM before SIGKILL (CoCalc: 5).
 SIGKILL_GRACE = 5.0
 #: Seconds to wait for a killed project process to disappear (CoCalc: 10).
 MAX_STOP_TIME = 10.0
-_POLL = 0.05
+#: Seconds to wait for a launched project process to come up (CoCalc: 20).
+MAX_START_TIME = 20.0
+#: The file a project process writes in ``~/.smc`` once it is up.
+READY_FILE = "project.ready"
 #: Seconds within which repeated activity of one account on one project is recorded once.
 TOUCH_PROJECT_THROTTLE = 60.0
 TOUCH_ACCOUNT_THROTTLE = 120.0
@@ -39,19 +45,46 @@ TOUCH_ACCOUNT_THROTTLE = 120.0
 _ENV_DROP = {"PROJECTS", "BASE_PATH", "PORT", "DATA", "LOGS", "PWD", "LINES", "COLUMNS",
              "LS_COLORS", "INIT_CWD", "DEBUG_FILE", "SECRETS"}
 _ENV_DROP_PREFIXES = ("npm_", "COCALC_", "CONAT_", "PNPM_", "__NEXT", "NODE_", "PG")
-#: The project process: idles until it is signalled, or until the stand-in that started it is gone.
-_PROJECT_PROCESS = "import os, time\nparent = os.getppid()\nwhile os.getppid() == parent:\n    time.sleep(0.5)\n"
+#: The project process (arguments: seconds to come up, 1 to ignore SIGTERM, ready file): comes up, then
+#: idles until it is signalled, or until the stand-in that started it is gone.
+_PROJECT_PROCESS = """import os, signal, sys, time
+parent = os.getppid()
+if sys.argv[2] == "1":
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+time.sleep(float(sys.argv[1]))
+with open(sys.argv[3] + ".tmp", "w") as fh:
+    fh.write("%d\\n" % os.getpid())
+os.replace(sys.argv[3] + ".tmp", sys.argv[3])
+while os.getppid() == parent:
+    time.sleep(0.5)
+"""
 
 
 class _Runtime:
-    """A running project: its process and, once used, its Jupyter kernels."""
+    """A running project: its process, its async exec jobs, what its calls keep, and, once used, its kernels."""
 
     def __init__(self, process: subprocess.Popen, env: Dict[str, str], start_ts: int, session_id: str):
+        from .execute import AsyncJobs
+
         self.process = process
         self.env = env
         self.start_ts = start_ts
         self.session_id = session_id
         self.kernels: Any = None
+        self.jobs = AsyncJobs()
+        self.lock = threading.Lock()
+        self.state: Dict[str, Any] = {}  # what the project's calls keep while it runs
+
+    def end_work(self) -> None:
+        """Shut down the project's kernels, async jobs and whatever else its calls keep running."""
+        if self.kernels is not None:
+            self.kernels.shutdown_all()
+        self.jobs.shutdown()
+        with self.lock:
+            kept = list(self.state.values())
+        for value in kept:
+            if hasattr(value, "shutdown"):
+                value.shutdown()
 
     def alive(self) -> bool:
         return self.process.poll() is None
@@ -60,8 +93,9 @@ class _Runtime:
 class Projects:
     """Start, stop and inspect the stand-in's projects (thread-safe)."""
 
-    def __init__(self, store: Store, root: str):
+    def __init__(self, store: Store, root: str, profile: Profile = PROFILES[DEFAULT_PROFILE]):
         self.store = store
+        self.profile = profile
         self.root = os.path.realpath(root)
         os.makedirs(self.root, exist_ok=True)
         self._lock = threading.Lock()
@@ -174,13 +208,14 @@ class Projects:
             self._set_changing(project_id, "starting")
             try:
                 self._forget(project_id)
-                self._launch(project_id)
+                runtime = self._launch(project_id)
                 self.touch(project_id, no_start=True)
+                self._await_up(project_id, runtime)
             finally:
                 self._set_changing(project_id, None)
                 self.state(project_id)
 
-    def _launch(self, project_id: str) -> None:
+    def _launch(self, project_id: str) -> _Runtime:
         home = self.home(project_id)
         data = os.path.join(home, ".smc")
         os.makedirs(home, exist_ok=True)
@@ -189,8 +224,9 @@ class Projects:
         with open(os.path.join(data, "secret-token"), "w", encoding="utf-8") as fh:
             fh.write(secrets.token_urlsafe(32))
         env = self.environment(project_id)
+        how = [str(self.profile.seconds(self.profile.project_startup)), "1" if self.profile.ignores_sigterm else "0"]
         process = subprocess.Popen(
-            [sys.executable, "-S", "-c", _PROJECT_PROCESS],
+            [sys.executable, "-S", "-c", _PROJECT_PROCESS] + how + [os.path.join(data, READY_FILE)],
             cwd=home,
             env=env,
             stdin=subprocess.DEVNULL,
@@ -204,7 +240,7 @@ class Projects:
             if not closed:
                 self._running[project_id] = runtime
         if closed:
-            self._halt(runtime)
+            self._halt(runtime, grace=False)
             raise JsError("the stand-in is shutting down")
         for name, value in (
             ("project.pid", process.pid),
@@ -213,6 +249,16 @@ class Projects:
         ):
             with open(os.path.join(data, name), "w", encoding="utf-8") as fh:
                 fh.write(f"{value}\n")
+        return runtime
+
+    def _await_up(self, project_id: str, runtime: _Runtime) -> None:
+        """Poll (on the profile's schedule) until the launched project process is up or gone."""
+        ready = os.path.join(self.home(project_id), ".smc", READY_FILE)
+        deadline = time.monotonic() + MAX_START_TIME
+        for interval in self.profile.poll_intervals():
+            if os.path.exists(ready) or not runtime.alive() or time.monotonic() > deadline:
+                return
+            time.sleep(interval)
 
     def stop(self, project_id: str) -> None:
         """Stop the project: its kernels, then its process group (SIGTERM, later SIGKILL)."""
@@ -240,21 +286,24 @@ class Projects:
         if runtime is not None:
             self._halt(runtime)
 
-    @staticmethod
-    def _halt(runtime: _Runtime) -> None:
-        if runtime.kernels is not None:
-            runtime.kernels.shutdown_all()
+    def _halt(self, runtime: _Runtime, grace: bool = True) -> None:
+        """End the runtime's kernels and process group: SIGTERM, and SIGKILL at the first check
+        after the grace time (at once without *grace*), checking on the profile's schedule."""
+        runtime.end_work()
         pid = runtime.process.pid
-        deadline = time.monotonic() + MAX_STOP_TIME
-        signals = [(0.0, signal.SIGTERM), (SIGKILL_GRACE, signal.SIGKILL)]
+        grace_s = self.profile.seconds(SIGKILL_GRACE) if grace else 0.0
+        signals = [(0.0, signal.SIGTERM)] if grace else []
+        signals.append((grace_s, signal.SIGKILL))
         started = time.monotonic()
+        deadline = started + grace_s + MAX_STOP_TIME
+        intervals = self.profile.poll_intervals()
         while runtime.process.poll() is None and time.monotonic() < deadline:
             while signals and time.monotonic() - started >= signals[0][0]:
                 try:
                     os.killpg(pid, signals.pop(0)[1])
                 except OSError:
                     pass
-            time.sleep(_POLL)
+            time.sleep(next(intervals))
 
     def shutdown(self) -> None:
         """Stop every running project process and kernel (the server is going away)."""
@@ -262,7 +311,7 @@ class Projects:
             self._closed = True
             runtimes, self._running = list(self._running.values()), {}
         for runtime in runtimes:
-            self._halt(runtime)
+            self._halt(runtime, grace=False)
 
     # -- activity -------------------------------------------------------------------
 
@@ -295,7 +344,8 @@ class Projects:
 
     # -- inside the project ---------------------------------------------------------
 
-    def _running_runtime(self, project_id: str) -> _Runtime:
+    def runtime(self, project_id: str) -> _Runtime:
+        """The running project's runtime (the project is started first if needed)."""
         runtime = self._runtime(project_id)
         if runtime is None:
             self.start(project_id)
@@ -308,17 +358,17 @@ class Projects:
         """``system.exec`` in the project (started first if needed)."""
         from .execute import run_command
 
-        runtime = self._running_runtime(project_id)
-        return run_command(self.home(project_id), opts, runtime.env)
+        runtime = self.runtime(project_id)
+        return run_command(self.home(project_id), opts, runtime.env, runtime.jobs)
 
     def kernels(self, project_id: str) -> Any:
         """The project's ``KernelManager`` (the project is started first if needed)."""
         from .jupyter import KernelManager
 
-        runtime = self._running_runtime(project_id)
+        runtime = self.runtime(project_id)
         with self._lock:
             if runtime.kernels is None:
-                runtime.kernels = KernelManager(self.home(project_id), runtime.env)
+                runtime.kernels = KernelManager(self.home(project_id), runtime.env, stalls=self.profile.jupyter_stalls)
             return runtime.kernels
 
     # -- files ----------------------------------------------------------------------
@@ -359,6 +409,7 @@ class Projects:
             return
         if not os.path.lexists(source):
             raise JsError(f"ENOENT: no such file or directory, stat '{source}'")
+        self.profile.pause(self.profile.copy_latency)  # CoCalc runs rsync
         options = {"update": not overwrite_newer, "backup": backup, "exclude": list(exclude or [])}
         if os.path.isdir(source):
             os.makedirs(target, exist_ok=True)

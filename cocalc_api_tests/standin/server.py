@@ -10,29 +10,44 @@ project API (``project/conat/api``):
 * the hub bridge wants an account key; the project bridge an account key of a
   collaborator or a key scoped to that project, and it starts the project
   before passing the call on;
-* a call that takes longer than ``timeout`` ms (default 15000) is answered
-  with CoCalc's ``timeout - callHub: ...`` text while it goes on running;
+* the request's ``timeout`` (ms, default 15000) bounds the call as CoCalc's
+  conat client does (:func:`_with_timeout`): a call that takes longer is
+  answered with ``timeout - callHub: ...`` while it goes on running;
+* latencies and stalls follow the stand-in's :mod:`.profile`;
 * errors of the hub API read ``Error: ...`` (JavaScript's ``${err}``), bridge
   errors are bare messages.
 
-``GET /healthcheck`` answers as CoCalc's hub does.
+``GET /healthcheck`` answers as CoCalc's hub does, and ``GET /auth/impersonate``
+refuses a missing, unknown or expired sign-in token as CoCalc does (:mod:`.impersonate`).
 """
 import base64
 import http.server
 import json
+import math
+import re
 import sys
 import threading
 import time
 import traceback
 from typing import Any, Callable, Dict, List, Optional, Tuple
 
-from . import api_db, api_jupyter, api_messages, api_org, api_projects, api_system
+from . import api_db, api_jupyter, api_messages, api_org, api_projects, api_purchases, api_system, impersonate
 from .api_auth import account_from_key
-from .api_common import JsError, PlainError, is_collaborator, js_str, js_type, type_error
+from .api_common import (
+    JS_SPACE, JsError, answer, check_args, is_collaborator, js_str, js_type, split_name, type_error,
+)
+from .api_project import call_project
+from .profile import Call, serving
 from .projects import Projects
 from .store import Store, dumps
 
 DEFAULT_TIMEOUT_MS = 15000
+#: Milliseconds within which the conat server acknowledges a request; a shorter ``timeout`` fails at once.
+PUBLISH_ACK_MS = 3
+#: Node's longest timer; a longer (or non-numeric, or sub-millisecond) delay fires after 1 ms.
+NODE_TIMER_MAX_MS = 2 ** 31 - 1
+#: Milliseconds the conat client waits at most for a subscriber to appear.
+MAX_INTEREST_TIMEOUT_MS = 90000
 MUST_SIGN_IN = "must be signed in and MUST provide an api key (cookies are not allowed)"
 
 HUB_API: Dict[str, Dict[str, Callable]] = {
@@ -43,6 +58,7 @@ HUB_API: Dict[str, Dict[str, Callable]] = {
     "sync": api_projects.SYNC_FUNCTIONS,
     "org": api_org.FUNCTIONS,
     "messages": api_messages.FUNCTIONS,
+    "purchases": api_purchases.FUNCTIONS,
 }
 
 #: How CoCalc prepares each hub call's arguments (``conat/hub/api/*.ts``); names not here are unknown to CoCalc.
@@ -69,12 +85,8 @@ HUB_ARGS: Dict[str, Dict[str, str]] = {
     "messages": {n: _AUTH_FIRST for n in ("send", "get")},
 }
 
-#: The project API's ``system`` functions (``project/conat/api/system.ts``); the stand-in implements some.
-PROJECT_SYSTEM_NAMES = {
-    "terminate", "version", "listing", "deleteFiles", "moveFiles", "renameFile", "realpath", "canonicalPaths",
-    "writeTextFileToProject", "readTextFileFromProject", "configuration", "ping", "test", "exec", "signal",
-    "jupyterExecute", "listJupyterKernels", "stopJupyterKernel",
-}
+#: Exports of CoCalc's hub API modules that its API structure lacks: found, then refused while preparing arguments.
+SERVER_ONLY_EXPORTS = {"org.getAccount", "projects.OwnershipError"}
 
 
 class BridgeError(Exception):
@@ -87,7 +99,12 @@ class App:
     def __init__(self, store: Store, projects: Projects, site_url: str = ""):
         self.store = store
         self.projects = projects
+        self.profile = projects.profile
         self._site = _site_base(site_url)
+
+    def prepare(self, endpoint: str) -> None:
+        """The profile's latency of a call to *endpoint* (``hub`` or ``project``)."""
+        self.profile.pause(self.profile.hub_latency if endpoint == "hub" else self.profile.project_latency)
 
     def site_url(self, path: str = "") -> str:
         """CoCalc's ``siteUrl``: the configured address (``https:`` when none) joined with *path*."""
@@ -119,126 +136,98 @@ def _auth_first(args: List[Any], account_id: Optional[str]) -> List[Any]:
     return args
 
 
-def _check_args(args: Any) -> List[Any]:
-    if args is None:
-        return []
-    if not isinstance(args, list):
-        raise type_error("Spread syntax requires ...iterable[Symbol.iterator] to be a function")
-    return args
-
-
-def _split_name(name: Any) -> Tuple[str, Optional[str]]:
-    """``group`` and ``function`` of a call name, as CoCalc's ``name.split(".")``."""
-    if not isinstance(name, str):
-        raise type_error(f"Cannot read properties of {js_str(name)} (reading 'split')"
-                         if name is None else "name.split is not a function")
-    parts = name.split(".")
-    return parts[0], parts[1] if len(parts) > 1 else None
-
-
-def _answer(name: Any, work: Callable[[], Any]) -> Any:
-    """*work()*, or ``{"error": ...}`` with CoCalc's text when it fails (never raises)."""
-    try:
-        return work()
-    except (JsError, PlainError) as err:
-        return {"error": str(err)}
-    except Exception as err:  # a bug in the stand-in: say so, keep serving
-        traceback.print_exc(file=sys.stderr)
-        return {"error": f"Error: stand-in internal error in {js_str(name)}: {type(err).__name__}: {err}"}
-
-
 def call_hub(app: App, account_id: str, name: Any, args: Any) -> Any:
     """Run hub call *name* for *account_id*; its result or ``{"error": ...}``."""
 
     def work() -> Any:
-        group, function = _split_name(name)
+        group, function = split_name(name)
         how = HUB_ARGS.get(group, {}).get(function)
+        if how is None and name in SERVER_ONLY_EXPORTS:
+            raise type_error("HubApiStructure[group]?.[functionName] is not a function")
         if how is None:
             raise JsError(f"unknown function '{name}'")
         implementation = HUB_API.get(group, {}).get(function)
         if implementation is None:
             raise JsError(f"the stand-in does not implement '{name}'")
-        checked = _check_args(args)
+        checked = check_args(args)
         return implementation(app, _auth_first(checked, account_id) if how == _AUTH_FIRST else checked)
 
-    return _answer(name, work)
-
-
-# ------------------------------------------------------------------------- project
-
-
-def _project_system(app: App, project_id: str, function: str, args: List[Any]) -> Any:
-    """The project's own ``system.*`` functions."""
-    from .execute import ExecError
-    from .jupyter import KernelError
-
-    first = args[0] if args else None
-    options = first if isinstance(first, dict) else {}
-    if function == "ping":
-        return {"now": api_system.now_ms()}
-    if function == "test":
-        return {"project_id": options.get("project_id") or "", "server_time": api_system.now_ms()}
-    if first is None and function != "listJupyterKernels":
-        raise type_error({
-            "exec": "Cannot read properties of undefined (reading 'compute_server_id')",
-            "jupyterExecute": "Cannot read properties of undefined (reading 'kernel')",
-            "stopJupyterKernel": "Cannot destructure property 'pid' of 'undefined' as it is undefined.",
-        }[function])
-    try:
-        if function == "exec":
-            return app.projects.exec(project_id, options)
-        manager = app.projects.kernels(project_id)
-        if function == "jupyterExecute":
-            return manager.execute(
-                options.get("kernel"), options.get("input"), options.get("history") or [], path=options.get("path")
-            )
-        if function == "listJupyterKernels":
-            return manager.list_kernels()
-        return {"success": manager.stop_kernel(options.get("pid"))}
-    except (ExecError, KernelError) as err:
-        raise PlainError(str(err)) from None
-
-
-_PROJECT_IMPLEMENTED = {"ping", "test", "exec", "jupyterExecute", "listJupyterKernels", "stopJupyterKernel"}
-
-
-def call_project(app: App, project_id: str, name: Any, args: Any) -> Any:
-    """Run project API call *name* inside *project_id*; its result or ``{"error": ...}``."""
-    if name == "ping":
-        return "pong"
-
-    def work() -> Any:
-        group, function = _split_name(name)
-        if group not in ("system", "editor", "sync") or (group == "system" and function not in PROJECT_SYSTEM_NAMES):
-            raise JsError(f"unknown function '{name}'")
-        if group != "system" or function not in _PROJECT_IMPLEMENTED:
-            raise JsError(f"the stand-in does not implement '{name}' in projects")
-        return _project_system(app, project_id, function, _check_args(args))
-
-    return _answer(name, work)
+    return answer(name, work)
 
 
 # -------------------------------------------------------------------------- bridge
 
 
-def _with_timeout(work: Optional[Callable[[], Any]], timeout: Any, subject: str, name: Any) -> Any:
-    """*work()*, or CoCalc's timeout error if it does not finish within *timeout* ms (no *work*: nobody answers)."""
-    ms = timeout if isinstance(timeout, (int, float)) and not isinstance(timeout, bool) and timeout > 0 else DEFAULT_TIMEOUT_MS
-    deadline = time.monotonic() + ms / 1000
-    outcome: Dict[str, Any] = {}
+_JS_NUMBER = re.compile(r"[+-]?(?:Infinity|\d+\.?\d*(?:[eE][+-]?\d+)?|\.\d+(?:[eE][+-]?\d+)?)")
+
+
+def _js_number(value: Any) -> float:
+    """JavaScript's ``Number(value)`` of a decoded JSON value."""
+    if isinstance(value, (bool, int, float)):
+        return float(value)
+    if isinstance(value, list):
+        value = js_str(value)
+    if not isinstance(value, str):
+        return math.nan
+    text = value.strip(JS_SPACE)
+    if not text:
+        return 0.0
+    if _JS_NUMBER.fullmatch(text):
+        return float(text.replace("Infinity", "inf"))
+    for prefix, base in (("0x", 16), ("0o", 8), ("0b", 2)):
+        if text[:2].lower() == prefix:
+            try:
+                return float(int(text[2:], base))
+            except ValueError:
+                return math.nan
+    return math.nan
+
+
+def _timer_ms(timeout: Any) -> Optional[float]:
+    """How long CoCalc's conat client waits for a request with *timeout*; None when it refuses it (<= 0)."""
+    if timeout is None:
+        return DEFAULT_TIMEOUT_MS
+    number = _js_number(timeout)
+    if number <= 0:
+        return None
+    return number if 1 <= number <= NODE_TIMER_MAX_MS else 1.0  # Node's timers
+
+
+def _with_timeout(work: Optional[Callable[[], Any]], timeout: Any, subject: str, name: Any, scale: float = 1.0) -> Any:
+    """*work()* bounded by the request's *timeout* (ms) as CoCalc's conat client bounds it, else CoCalc's error.
+
+    A *timeout* <= 0 is refused; one shorter than the server's acknowledgement (or that Node's timers
+    cannot hold) fails at once with "operation has timed out", and so does waiting for a subscriber
+    that never comes (no *work*; at most 90 s).  Otherwise a call that has not answered in time, or
+    that will never answer (its code marks the :class:`~.profile.Call` abandoned, after the timeout
+    times *scale*), gets ``timeout``; the work goes on running.
+    """
+
+    def error(text: str, code: str = "408") -> BridgeError:
+        return BridgeError(f"{text} - callHub: subject='{subject}', name='{js_str(name)}', code='{code}' ")
+
+    ms = _timer_ms(timeout)
+    if ms is None:
+        raise error("timeout must be positive", "undefined")
+    if ms < PUBLISH_ACK_MS:
+        raise error("timeout - Error: operation has timed out")
     if work is None:
-        time.sleep(ms / 1000)
-        raise BridgeError(f"timeout - callHub: subject='{subject}', name='{js_str(name)}', code='408' ")
+        time.sleep(min(ms, MAX_INTEREST_TIMEOUT_MS) / 1000)
+        raise error("timeout - Error: operation has timed out")
+    call = Call(ms / 1000, scale)
+    deadline = call.started + ms / 1000
+    outcome: Dict[str, Any] = {}
 
     def run() -> None:
-        outcome["value"] = work()
+        with serving(call):
+            outcome["value"] = work()
         outcome["finished"] = time.monotonic()
 
     worker = threading.Thread(target=run, name=f"call {js_str(name)}", daemon=True)
     worker.start()
     worker.join(max(0.0, deadline - time.monotonic()))
-    if "finished" not in outcome or outcome["finished"] > deadline:
-        raise BridgeError(f"timeout - callHub: subject='{subject}', name='{js_str(name)}', code='408' ")
+    if call.abandoned or "finished" not in outcome or outcome["finished"] > deadline:
+        raise error("timeout")
     return outcome["value"]
 
 
@@ -261,6 +250,7 @@ def api_key_from(authorization: Optional[str]) -> str:
 
 def hub_bridge(app: App, authorization: Optional[str], params: Dict[str, Any]) -> Any:
     """``/api/conat/hub``: an account key's call to the hub API."""
+    app.prepare("hub")
     account_id = (account_from_key(app.store, api_key_from(authorization)) or {}).get("account_id")
     if not account_id:
         raise BridgeError(MUST_SIGN_IN)
@@ -270,11 +260,13 @@ def hub_bridge(app: App, authorization: Optional[str], params: Dict[str, Any]) -
         params.get("timeout"),
         f"hub.account.{account_id}.api",
         name,
+        app.profile.scale,
     )
 
 
 def project_bridge(app: App, authorization: Optional[str], params: Dict[str, Any]) -> Any:
     """``/api/conat/project``: a collaborator's (or project key's) call to a project's API."""
+    app.prepare("project")
     identity = account_from_key(app.store, api_key_from(authorization)) or {}
     account_id, key_project_id = identity.get("account_id"), identity.get("project_id")
     if not account_id and not key_project_id:
@@ -298,7 +290,9 @@ def project_bridge(app: App, authorization: Optional[str], params: Dict[str, Any
     if params.get("compute_server_id"):
         # No compute server answers on the stand-in: the request waits for its timeout, as in CoCalc.
         return _with_timeout(None, params.get("timeout"), subject, name)
-    return _with_timeout(lambda: call_project(app, project_id, name, args), params.get("timeout"), subject, name)
+    return _with_timeout(
+        lambda: call_project(app, project_id, name, args), params.get("timeout"), subject, name, app.profile.scale
+    )
 
 
 # ---------------------------------------------------------------------------- HTTP
@@ -315,11 +309,14 @@ class _Handler(http.server.BaseHTTPRequestHandler):
 
     def _send(self, status: int, body: str, content_type: str) -> None:
         data = body.encode("utf-8")
-        self.send_response(status)
-        self.send_header("Content-Type", content_type)
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
+        try:
+            self.send_response(status)
+            self.send_header("Content-Type", content_type)
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+        except (BrokenPipeError, ConnectionResetError):
+            self.close_connection = True  # the client stopped waiting (e.g. for a slow stop); nobody to tell
 
     def _bridge(self, params: Dict[str, Any]) -> None:
         bridges = {"/api/conat/hub": hub_bridge, "/api/conat/project": project_bridge}
@@ -337,13 +334,15 @@ class _Handler(http.server.BaseHTTPRequestHandler):
 
     def _route(self) -> Optional[str]:
         path = self.path.split("?")[0]
-        return path if path in ("/api/conat/hub", "/api/conat/project", "/healthcheck") else None
+        return path if path in ("/api/conat/hub", "/api/conat/project", "/healthcheck", impersonate.PATH) else None
 
     def do_GET(self) -> None:  # noqa: N802 (http.server's name)
         route = self._route()
         if route == "/healthcheck":
             healthy, report = self.server.healthcheck()
             self._send(200 if healthy else 404, report, "text/plain; charset=utf-8")
+        elif route == impersonate.PATH:
+            self._send(*impersonate.page(self.server.app.store, self.path.partition("?")[2]))
         elif route is None:
             self._send(404, "Not Found", "text/plain; charset=utf-8")
         else:
@@ -352,7 +351,7 @@ class _Handler(http.server.BaseHTTPRequestHandler):
     def do_POST(self) -> None:  # noqa: N802 (http.server's name)
         length = int(self.headers.get("Content-Length") or 0)
         raw = self.rfile.read(length) if length else b""
-        if self._route() in (None, "/healthcheck"):
+        if self._route() in (None, "/healthcheck", impersonate.PATH):
             self._send(404, "Not Found", "text/plain; charset=utf-8")
             return
         try:

@@ -1,0 +1,274 @@
+"""User-query tables beyond accounts and projects: site licenses, ``messages`` and ``file_use``.
+
+As in CoCalc's schema (``util/db-schema/site-licenses.ts``, ``messages.ts``):
+
+* ``site_licenses`` is read and written by site admins only; a write is an
+  upsert on ``id`` whose map fields (``info``, ``upgrades``, ``quota``) are
+  merged into an existing row;
+* ``site_license_public_info`` is a virtual table any signed-in account reads by
+  license id: the license's public fields (nulls left out) plus how many projects
+  run with it (``running``) and have it applied (``applied``);
+* ``messages`` rows are readable by their recipients; a recipient writes only its
+  own bit of the flags ``read``, ``saved``, ``starred``, ``liked``, ``deleted``,
+  ``expire`` (position = index in ``to_ids`` + 1), after which its unread count is
+  recomputed.  A bit that is not ``0``/``1``, or a message the caller did not
+  receive, makes CoCalc's hook throw outside any handler: the call never answers
+  (the bridge times out) and an ``uncaught_exception`` is logged;
+* ``file_use`` rows (written by ``db.touch`` with a path) are readable for the
+  caller's projects when edited in the last 21 days.
+"""
+import datetime
+import json
+import threading
+from typing import Any, Callable, Dict, List, Optional, Tuple
+
+from .api_common import JsError, PlainError, is_admin, is_valid_uuid, js_str
+from .store import DatabaseFailure
+
+LICENSE_FIELDS = ("id", "title", "description", "info", "expires", "activates", "created", "last_used", "managers",
+                  "restricted", "upgrades", "quota", "run_limit", "apply_limit", "voucher_code", "subscription_id")
+LICENSE_SET_FIELDS = LICENSE_FIELDS[:14]
+LICENSE_MAPS = ("info", "upgrades", "quota")
+LICENSE_TIMES = ("expires", "activates", "created", "last_used")
+LICENSE_LIMIT = 500
+PUBLIC_INFO_FIELDS = ("id", "title", "description", "expires", "activates", "upgrades", "quota", "run_limit",
+                      "managers", "running", "is_manager", "subscription_id")
+PUBLIC_INFO_COLUMNS = ("title", "description", "expires", "activates", "upgrades", "quota", "run_limit", "managers",
+                       "subscription_id")
+MESSAGE_FIELDS = ("id", "sent", "from_id", "to_ids", "subject", "body", "thread_id", "read", "saved", "starred",
+                  "liked", "deleted", "expire")
+BIT_FIELDS = ("read", "saved", "starred", "liked", "deleted", "expire")
+MESSAGES_LIMIT = 1000
+#: Seconds a call whose hook threw stays unanswered (longer than any bridge timeout).
+NEVER = 3600.0
+
+
+def _check_fields(table: str, body: Dict[str, Any], allowed: Tuple[str, ...]) -> None:
+    for field in body:
+        if field not in allowed:
+            raise PlainError(f"FATAL: user get query not allowed for {table}.{field}")
+
+
+def _equal_filters(body: Dict[str, Any], maps: Tuple[str, ...], params: Dict[str, Any]) -> List[str]:
+    where = []
+    for field, value in body.items():
+        if value is None:
+            continue
+        name = f"w{len(params)}"
+        if field in maps or isinstance(value, dict):
+            params[name] = json.dumps(value)
+            where.append(f"{_quoted(field)} = CAST(:{name} AS JSONB)")
+        else:
+            params[name] = value
+            where.append(f"{_quoted(field)} = :{name}")
+    return where
+
+
+def _quoted(field: str) -> str:
+    return '"' + field.replace('"', '""') + '"'
+
+
+def _rows_answer(rows: List[Dict[str, Any]], multi: bool) -> Any:
+    if not multi:
+        return rows[0] if rows else None
+    return [{k: v for k, v in row.items() if v is not None} for row in rows]
+
+
+def _require_admin(app: Any, account_id: Optional[str]) -> None:
+    if not account_id or not is_admin(app.store, account_id):
+        raise PlainError("FATAL: user must be an admin")
+
+
+# ----------------------------------------------------------------- site licenses
+
+
+def get_site_licenses(app: Any, account_id: str, body: Dict[str, Any], multi: bool) -> Any:
+    """Licenses matching the non-null values of *body* (admins only), most recently used first."""
+    _check_fields("site_licenses", body, LICENSE_FIELDS)
+    _require_admin(app, account_id)
+    params: Dict[str, Any] = {}
+    where = _equal_filters(body, LICENSE_MAPS, params)
+    sql = f"SELECT {','.join(_quoted(f) for f in body)} FROM site_licenses"
+    if where:
+        sql += " WHERE " + " AND ".join(where)
+    rows = app.store.query(sql + f" ORDER BY last_used DESC LIMIT {LICENSE_LIMIT}", **params)
+    return _rows_answer(rows, multi)
+
+
+def _timestamp(value: Any) -> Any:
+    """A time as CoCalc's set query passes it: what JavaScript's ``new Date(value)`` parses, else as given."""
+    try:
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            moment = datetime.datetime.fromtimestamp(value / 1000, datetime.timezone.utc)
+        elif isinstance(value, str):
+            moment = datetime.datetime.fromisoformat(value.replace("Z", "+00:00"))
+        else:
+            return value
+    except (ValueError, OverflowError, OSError):
+        return value
+    if moment.tzinfo is not None:
+        moment = moment.astimezone(datetime.timezone.utc).replace(tzinfo=None)
+    return moment
+
+
+def set_site_license(app: Any, account_id: str, body: Dict[str, Any]) -> None:
+    """Create or change a license (admins only): an upsert on ``id``, merging the map fields."""
+    from .api_system import callback_query
+
+    for field in body:
+        if field not in LICENSE_SET_FIELDS:
+            raise PlainError(f"FATAL: changing site_licenses.{field} not allowed")
+    _require_admin(app, account_id)
+    values = {k: v for k, v in body.items() if v is not None}
+    params: Dict[str, Any] = {}
+    casts: Dict[str, str] = {}
+    for n, (field, value) in enumerate(values.items()):
+        params[f"v{n}"] = json.dumps(value) if field in LICENSE_MAPS else (
+            _timestamp(value) if field in LICENSE_TIMES else value)
+        cast = "JSONB" if field in LICENSE_MAPS else "TEXT[]" if field == "managers" else None
+        casts[field] = f"CAST(:v{n} AS {cast})" if cast else f":v{n}"
+    merged = [f for f in values if f in LICENSE_MAPS]
+    exists = bool(merged) and app.store.one("SELECT COUNT(*) AS n FROM site_licenses WHERE id=:i", i=values.get("id"))["n"] > 0
+    if exists:
+        sets = [f'"{f}" = ' + (f"COALESCE(\"{f}\",'{{}}'::JSONB) || {casts[f]}" if f in LICENSE_MAPS else casts[f])
+                for f in values if f != "id"]
+        callback_query(app.store, f"UPDATE site_licenses SET {', '.join(sets)} WHERE id=:i", i=values["id"], **params)
+        return
+    columns = ",".join(f'"{f}"' for f in values)
+    updates = ", ".join(f'"{f}"=EXCLUDED."{f}"' for f in values if f != "id")
+    conflict = f"DO UPDATE SET {updates}" if updates else "DO NOTHING"
+    callback_query(
+        app.store,
+        f"INSERT INTO site_licenses({columns}) VALUES({','.join(casts[f] for f in values)}) ON CONFLICT (id) {conflict}",
+        **params,
+    )
+
+
+def get_public_info(app: Any, account_id: str, body: Dict[str, Any], multi: bool) -> Any:
+    """What anybody signed in may know of a license, given its id."""
+    _check_fields("site_license_public_info", body, PUBLIC_INFO_FIELDS)
+    license_id = body.get("id")
+    if not isinstance(license_id, str) or not is_valid_uuid(license_id):
+        raise PlainError("must be a single object query with id specified")
+    row = app.store.one(
+        f"SELECT {','.join(PUBLIC_INFO_COLUMNS)} FROM site_licenses WHERE id=:i::UUID", i=license_id
+    )
+    if row is None:
+        raise JsError(f"no license with id {license_id}")
+    info = {k: v for k, v in row.items() if v is not None}
+    info["running"] = app.store.one(
+        "SELECT COUNT(*)::INT AS n FROM projects WHERE state->>'state' = 'running' "
+        "AND ((site_license -> :i::TEXT) - 'status') != '{}'::JSONB",
+        i=license_id,
+    )["n"]
+    info["applied"] = app.store.one(
+        "SELECT COUNT(*) AS n FROM projects WHERE site_license #>> ARRAY[:i::TEXT] IS NOT NULL", i=license_id
+    )["n"]
+    info["is_manager"] = account_id in (row.get("managers") or [])
+    return info
+
+
+# ----------------------------------------------------------------------- messages
+
+
+def get_messages(app: Any, account_id: str, body: Dict[str, Any], multi: bool) -> Any:
+    """Sent messages the caller received (flags as bit strings), newest first."""
+    _check_fields("messages", body, MESSAGE_FIELDS)
+    params: Dict[str, Any] = {"me": account_id}
+    where = [":me::UUID = ANY(to_ids)", "sent IS NOT NULL"] + _equal_filters(
+        {k: v for k, v in body.items() if k not in BIT_FIELDS}, (), params)
+    columns = ",".join(f"{f}::TEXT AS {f}" if f in BIT_FIELDS else f for f in body)
+    rows = app.store.query(
+        f"SELECT {columns} FROM messages WHERE {' AND '.join(where)} ORDER BY id DESC LIMIT {MESSAGES_LIMIT}", **params
+    )
+    return _rows_answer(rows, multi)
+
+
+def set_message_flags(app: Any, account_id: str, body: Dict[str, Any]) -> None:
+    """Set the caller's own bit of the given flags of a message it received."""
+    from .api_messages import update_unread_count
+    from .api_system import central_log
+
+    for field in body:
+        if field not in ("id",) + BIT_FIELDS:
+            raise PlainError(f"FATAL: changing messages.{field} not allowed")
+    old = None
+    if body.get("id") is not None:
+        old = app.store.one(
+            "SELECT to_ids, " + ", ".join(f"{f}::TEXT AS {f}" for f in BIT_FIELDS) + " FROM messages WHERE id=:i",
+            i=body["id"],
+        )
+    if old is None:
+        raise PlainError("use the sent_messages table to create a new message")
+    to_ids = old.get("to_ids") or []
+    changes = []
+    for field in BIT_FIELDS:
+        value = body.get(field)
+        if value is None or value == old.get(field):
+            continue
+        if account_id not in to_ids:
+            _never_answer(app, central_log, "you do not have permission to edit this message")
+        position = to_ids.index(account_id) + 1
+        bit = value[position] if isinstance(value, str) and len(value) > position else "0"
+        if bit not in ("0", "1"):
+            _never_answer(app, central_log, f"invalid bit '{bit}'")
+        changes.append(f"{field} = overlay(coalesce({field},'0'::bit(1))::bit({len(to_ids) + 1}) "
+                       f"PLACING '{bit}'::bit(1) FROM {position}+1)")
+    if not changes:
+        return
+    try:
+        app.store.query(
+            f"UPDATE messages SET {','.join(changes)} WHERE :a::UUID=ANY(to_ids) AND id=:i", a=account_id, i=int(body["id"])
+        )
+        update_unread_count(app.store, account_id)
+    except DatabaseFailure as err:
+        raise PlainError(str(err)) from None
+
+
+def _never_answer(app: Any, central_log: Callable[..., None], message: str) -> None:
+    """What CoCalc does when its hook throws: log an uncaught exception and never answer."""
+    central_log(app.store, "uncaught_exception", {"error": f"Error: {message}", "host": "standin"})
+    threading.Event().wait(NEVER)
+    raise JsError(message)
+
+
+# ----------------------------------------------------------------------- file use
+
+FILE_USE_FIELDS = ("id", "project_id", "path", "users", "last_edited")
+FILE_USE_LIMIT = 200
+
+
+def get_file_use(app: Any, account_id: str, body: Dict[str, Any], multi: bool) -> Any:
+    """Recent (21 days) file activity in the caller's projects, most recently edited first."""
+    _check_fields("file_use", body, FILE_USE_FIELDS)
+    params: Dict[str, Any] = {"me": account_id}
+    where = ["last_edited >= NOW() - interval '21 days'",
+             "project_id = ANY(SELECT project_id FROM projects WHERE users ? :me::TEXT)"]
+    where += _equal_filters(body, ("users",), params)
+    rows = app.store.query(
+        f"SELECT {','.join(_quoted(f) for f in body)} FROM file_use WHERE {' AND '.join(where)} "
+        f"ORDER BY last_edited DESC LIMIT {FILE_USE_LIMIT}",
+        **params,
+    )
+    return _rows_answer(rows, multi)
+
+
+def set_file_use(app: Any, account_id: str, body: Dict[str, Any]) -> None:
+    """CoCalc lets collaborators write ``file_use``; the stand-in does not (yet) and says so."""
+    raise PlainError("the stand-in does not support set queries on table 'file_use'")
+
+
+#: ``table -> (get, set)``; a missing function means CoCalc has no such query for the table.
+HANDLERS: Dict[str, Tuple[Optional[Callable[..., Any]], Optional[Callable[..., None]]]] = {
+    "site_licenses": (get_site_licenses, set_site_license),
+    "site_license_public_info": (get_public_info, None),
+    "messages": (get_messages, set_message_flags),
+    "file_use": (get_file_use, set_file_use),
+}
+
+
+def missing_handler(table: str, what: str) -> PlainError:
+    """CoCalc's refusal of a query kind a table does not offer."""
+    if what == "set":
+        return PlainError(f"FATAL: user set queries not allowed for table '{js_str(table)}'")
+    return PlainError(f"FATAL: get queries not allowed for table '{js_str(table)}'")
