@@ -24,6 +24,7 @@ import argparse
 import difflib
 import os
 import sys
+import time
 import unittest
 from typing import List, Optional
 
@@ -129,6 +130,7 @@ def run(argv: List[str]) -> int:
             f"WARNING: {path} is the ledger of an interrupted run whose resources may still be on the server; "
             f"finish it with `{PROG} cleanup --ledger {path}`."
         )
+    started = time.monotonic()
     try:
         session = get_session()
     except CoCalcError as err:
@@ -149,7 +151,12 @@ def run(argv: List[str]) -> int:
             notes.append("the run was interrupted (Ctrl-C or SIGTERM); what it created was cleaned up")
             _say("interrupted; cleaning up what the run created.")
             status = 130
+        tests_done = time.monotonic()
         report = session.close()
+        _say(
+            f"run took {time.monotonic() - started:.1f} s: tests {runner.result.wall:.1f} s (their own durations add up "
+            f"to {sum(t for _, t, _ in runner.result.cases):.1f} s), cleanup {time.monotonic() - tests_done:.1f} s."
+        )
         if report is not None and not report.complete:
             notes.append("the cleanup did not finish; the ledger is kept for `cleanup --ledger`")
             _say("the cleanup did not finish (see above); the ledger is kept for `cleanup --ledger`.")

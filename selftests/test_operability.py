@@ -8,6 +8,7 @@ stand-in's database (:meth:`SuiteRunCase.on_organization_delete`).
 import contextlib
 import io
 import os
+import random
 import shutil
 import signal
 import subprocess
@@ -233,6 +234,62 @@ class TestParallelRuns(SuiteRunCase):
                 self.assertIn("OK (skipped=", err)
                 self.assertNotIn("WARNING", err, "a live run's ledger was reported as left over")
         self.assertEqual(self.leaks(), [])
+
+
+class TestKillAtAnyInstant(SuiteRunCase):
+    """The write-ahead ledger: a run killed at any instant leaves nothing after ``cleanup --ledger``."""
+
+    #: How many instants, and the API modules the killed runs make (projects, accounts, orgs, messages, keys).
+    KILLS = 20
+    MODULES = ["cocalc_api_tests.test_org", "cocalc_api_tests.test_keys", "cocalc_api_tests.test_messages",
+               "cocalc_api_tests.test_hub"]
+    def test_sigkill_at_random_instants_then_cleanup_ledger(self) -> None:
+        started = time.monotonic()
+        status, out, err = run([PY, "-m", "cocalc_api_tests", "run", "-q", *self.MODULES], self.environ(CI="true"))
+        duration = time.monotonic() - started
+        self.assertEqual((status, self.leaks()), (0, []), summary(out, err))
+        rng = random.Random(os.environ.get("SELFTEST_KILL_SEED", str(uuid.uuid4())))
+        instants = sorted(rng.uniform(0.1 * duration, 0.95 * duration) for _ in range(self.KILLS))
+        made_something = 0
+        for instant in instants:
+            with self.subTest(kill_after=round(instant, 2)):
+                child = start([PY, "-m", "cocalc_api_tests", "run", "-q", *self.MODULES], self.environ(CI="true"))
+                try:
+                    child.wait(timeout=instant)
+                except subprocess.TimeoutExpired:
+                    child.kill()
+                out, err = finish(child)
+                self.settle()
+                made_something += bool(self.leaks())
+                for ledger in ledger_files(self.ledgers):
+                    status, cout, cerr = run([PY, "-m", "cocalc_api_tests", "cleanup", "--ledger", ledger], self.environ())
+                    self.assertEqual(status, 0, summary(cout, cerr))
+                self.assertEqual(self.leaks(), [], f"killed after {instant:.2f} s:\n" + summary(out, err))
+        self.assertGreater(made_something, self.KILLS // 2, "most kills should fall while the run has rows on the server")
+
+    def test_killed_between_the_servers_commit_and_the_ledgers_id(self) -> None:
+        for kind in ("project", "organization", "account", "message", "api_key"):
+            with self.subTest(kind=kind):
+                status, out, err = run([PY, "-m", "cocalc_api_tests", "run", "dies_mid_create"],
+                                       self.environ(CI="true", SELFTEST_DIE_ON=kind))
+                self.assertEqual(status, -signal.SIGKILL, summary(out, err))
+                self.assertTrue(self.leaks(), f"the killed run created no {kind}")
+                (ledger,) = ledger_files(self.ledgers)
+                status, out, err = run([PY, "-m", "cocalc_api_tests", "cleanup", "--ledger", ledger], self.environ())
+                self.assertEqual(status, 0, summary(out, err))
+                self.assertEqual(self.leaks(), [], summary(out, err))
+
+    def settle(self) -> None:
+        """Wait until the server has finished what the killed run had asked of it (its rows stop changing)."""
+        previous: List = [None]
+
+        def unchanged() -> bool:
+            now = snapshot(ENV.store)
+            same = now == previous[0]
+            previous[0] = now
+            return same
+
+        poll(unchanged, timeout=60, interval=0.5, accept=bool, what="the stand-in's rows stopped changing")
 
 
 def junit_report(case: unittest.TestCase, path: str, out: str, err: str) -> ET.Element:

@@ -375,6 +375,11 @@ class StandinServer(http.server.ThreadingHTTPServer):
         self.started = time.monotonic()
         self._thread: Optional[threading.Thread] = None
 
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """A client that went away mid-request (a killed run) is nobody's error; anything else is printed."""
+        if not isinstance(sys.exc_info()[1], (BrokenPipeError, ConnectionResetError)):
+            super().handle_error(request, client_address)
+
     @property
     def url(self) -> str:
         """``http://127.0.0.1:<port>``."""
