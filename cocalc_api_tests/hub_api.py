@@ -354,12 +354,16 @@ class Jupyter(Group):
         project_id: Optional[str] = None,
         path: Optional[str] = None,
         timeout: float = JUPYTER_TIMEOUT,
+        tag: Optional[str] = None,
     ) -> Dict[str, Any]:
         """Run *input* (after *history*, whose output is dropped); ``{"output": [...], ...}``.
 
-        *timeout* is in seconds and becomes the bridge's ``timeout`` in milliseconds.
+        *timeout* is in seconds and becomes the bridge's ``timeout`` in milliseconds;
+        *tag* is stored with the execution's log row (``jupyter_api_log.tag``).
         """
-        opts = options(input=input, history=list(history) if history else None, kernel=kernel, project_id=project_id, path=path)
+        opts = options(
+            input=input, history=list(history) if history else None, kernel=kernel, project_id=project_id, path=path, tag=tag
+        )
         return self._call("jupyter.execute", opts, timeout_ms=ms(timeout))
 
 

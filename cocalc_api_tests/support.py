@@ -419,13 +419,17 @@ class JupyterTestCase(APITestCase):
         """``jupyter.execute`` in the shared project; the output list of ``{"output": [...], "created"}``.
 
         The run's nonce is appended to the code as a comment; ``created``, when
-        present, must be of this run (not a cached answer of an earlier one).
+        present, must be of this run (not a cached answer of an earlier one).  Each
+        attempt's log row carries a tracked tag, so the cleaner removes it (and its
+        cache row) even from a project named by ``COCALC_PROJECT_ID``.
         """
         tagged = f"{code}  # cocalc-api-tests {self.nonce}"
         answer = self._retrying(
             "jupyter.execute",
             code,
-            lambda: self.hub.jupyter.execute(tagged, KERNEL, history=history, project_id=self.project_id),
+            lambda: self.hub.jupyter.execute(
+                tagged, KERNEL, history=history, project_id=self.project_id, tag=self.tracked_event("jupyter")
+            ),
         )
         self.assertIsInstance(answer, dict, f"jupyter.execute({code!r}) answered {answer!r}")
         self.assertIn("output", answer, f"jupyter.execute({code!r}) answered {answer!r}")

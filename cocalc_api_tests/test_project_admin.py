@@ -99,6 +99,10 @@ class TestSetQuotas(SiteAdminTestCase):
 
     def test_running_project_is_restarted(self) -> None:
         project_id = self.create_tracked_project(start=True)
+        # Running, not only starting: CoCalc compares quotas only once the start has recorded its run_quota
+        # (a setQuotas during the start changes the settings without a restart).
+        self.poll_call(self.hub.projects.state, project_id, accept=lambda s: s.get("state") == "running",
+                       what=f"project {project_id} running")
         status = self.poll_call(
             self.hub.projects.status, project_id, accept=lambda s: isinstance(s.get("project.pid"), int),
             what=f"a process of started project {project_id}",

@@ -5,8 +5,12 @@
 Seeds a fresh database (CoCalc's tables) with bulk SQL: 1,000 tracked projects,
 300 tracked accounts (each owning a first project, collaborating on an untracked
 project and a tracked one, with API keys, auth tokens and messages), 100 tracked
-organizations (plus 100 tracked messages), and about as many untracked rows, several of
-which list tracked accounts as members or admins.  Then times
+organizations (plus 100 tracked messages, 100 tracked API keys, 50 tracked licenses
+and 100 tracked event tags), and about as many untracked rows, several of which list
+tracked accounts as members or admins.  Every side table the cleaner knows
+(``db.SIDE_ROWS``) gets rows of both fates: project logs, Jupyter log and cache,
+file use, syncstrings and patches, auth-token events, password resets, remember-me
+cookies, license usage, tagged user-tracking / error rows.  Then times
 ``Cleaner.run(stop=False)``, prints the figures, checks every untracked row
 survived (unchanged but for the removed tracked members) and drops the database.
 
@@ -33,10 +37,16 @@ TRACKED_PROJECTS = 1000
 TRACKED_ACCOUNTS = 300
 TRACKED_ORGS = 100
 TRACKED_MESSAGES = 100
+TRACKED_KEYS = 100
+TRACKED_LICENSES = 50
+TRACKED_EVENTS = 100
 #: Seconds the hard delete should take at most.
 TARGET_SECONDS = 2.0
 
 TABLES = ("accounts", "projects", "organizations", "messages", "api_keys", "auth_tokens")
+SIDE_TABLES = ("project_log", "jupyter_api_log", "jupyter_api_cache", "file_use", "syncstrings", "patches",
+               "central_log", "remember_me", "password_reset", "site_license_usage_log", "site_licenses",
+               "user_tracking", "client_error_log", "webapp_errors")
 
 
 def new_ids(n: int) -> List[str]:
@@ -141,9 +151,154 @@ def seed(conn: Any) -> Dict[str, List[str]]:
         "FROM unnest(CAST(:a AS uuid[])) AS x(a)",
         a=ids["ta"] + ids["ua"],
     )
+    seed_kinds(conn, ids)
+    seed_side_rows(conn, ids)
     conn.run("COMMIT")
     conn.run("ANALYZE")
     return ids
+
+
+def seed_kinds(conn: Any, ids: Dict[str, List[str]]) -> None:
+    """Tracked API keys (the key owner's, on untracked projects), licenses and event tags, and untracked twins."""
+    rows = conn.run(
+        "INSERT INTO api_keys (account_id, project_id, created, hash, name, trunc) "
+        "SELECT CAST(:k AS uuid), p, NOW(), 'sha512$bench', 'tracked', 'sk-bench' "
+        "FROM unnest(CAST(:p AS uuid[])) AS x(p) RETURNING id::text",
+        k=ids["key"][0], p=ids["up"][:TRACKED_KEYS],
+    )
+    ids["tk"] = [r[0] for r in rows]
+    ids["tl"], ids["ul"] = new_ids(TRACKED_LICENSES), new_ids(TRACKED_LICENSES)
+    conn.run(
+        "INSERT INTO site_licenses (id, title, created, activates, expires, run_limit) "
+        "SELECT l, CASE WHEN i <= :n THEN 'gone' ELSE 'keep' END, NOW(), NOW(), NOW() + interval '1 day', 1 "
+        "FROM unnest(CAST(:l AS uuid[])) WITH ORDINALITY AS x(l, i)",
+        l=ids["tl"] + ids["ul"], n=TRACKED_LICENSES,
+    )
+    # Each untracked project of the first TRACKED_LICENSES uses a tracked and an untracked license.
+    conn.run(
+        "UPDATE projects SET site_license = jsonb_build_object(t::text, '{}'::jsonb, u::text, '{}'::jsonb) "
+        "FROM unnest(CAST(:p AS uuid[]), CAST(:t AS uuid[]), CAST(:u AS uuid[])) AS x(p, t, u) WHERE project_id = p",
+        p=ids["up"][:TRACKED_LICENSES], t=ids["tl"], u=ids["ul"],
+    )
+    ids["tags"] = [f"bench-tag-{uuid.uuid4().hex}" for _ in range(TRACKED_EVENTS)]
+
+
+def seed_side_rows(conn: Any, ids: Dict[str, List[str]]) -> None:
+    """Rows in every side table, each marked with its fate (``gone`` or ``keep``) in a column the cleaner ignores."""
+    gone_projects, kept_projects = ids["tp"] + ids["ta_first"], ids["up"] + ids["ua_first"]
+    projects = gone_projects + kept_projects
+    fates = ["gone"] * len(gone_projects) + ["keep"] * len(kept_projects)
+    each = "FROM unnest(CAST(:p AS uuid[]), CAST(:f AS text[])) WITH ORDINALITY AS x(p, f, i)"
+    conn.run(
+        "INSERT INTO project_log (id, project_id, time, account_id, event) "
+        "SELECT gen_random_uuid(), p, NOW(), CAST(:k AS uuid), jsonb_build_object('event', 'open', 'fate', f) "
+        f"{each}, generate_series(1, 2)",
+        p=projects, f=fates, k=ids["key"][0],
+    )
+    # A tracked account invited to an untracked project: the entry goes with the account.
+    conn.run(
+        "INSERT INTO project_log (id, project_id, time, account_id, event) "
+        "SELECT gen_random_uuid(), p, NOW(), CAST(:k AS uuid), "
+        "jsonb_build_object('event', 'invite_user', 'invitee_account_id', a::text, 'fate', 'gone') "
+        "FROM unnest(CAST(:p AS uuid[]), CAST(:a AS uuid[])) AS x(p, a)",
+        p=ids["up"][:TRACKED_ACCOUNTS], a=ids["ta"], k=ids["key"][0],
+    )
+    # Jupyter: one execution per project; the first 100 untracked ones repeat a tracked one's hash.
+    conn.run(
+        "INSERT INTO jupyter_api_log (created, account_id, project_id, hash, kernel, input) "
+        "SELECT NOW(), CAST(:k AS uuid), p, 'h-' || p::text, f, '2+2' " + each,
+        p=projects, f=fates, k=ids["key"][0],
+    )
+    conn.run(
+        "INSERT INTO jupyter_api_log (created, account_id, project_id, hash, kernel, input) "
+        "SELECT NOW(), CAST(:k AS uuid), u, 'h-' || t::text, 'keep', '2+2' "
+        "FROM unnest(CAST(:t AS uuid[]), CAST(:u AS uuid[])) AS x(t, u)",
+        t=ids["tp"][:100], u=ids["up"][:100], k=ids["key"][0],
+    )
+    conn.run(
+        "INSERT INTO jupyter_api_cache (created, hash, output) "
+        "SELECT NOW(), 'h-' || p::text, ARRAY[jsonb_build_object('fate', "
+        "CASE WHEN f = 'gone' AND i > 100 THEN 'gone' ELSE 'keep' END)] " + each,
+        p=projects, f=fates,
+    )
+    conn.run("INSERT INTO file_use (id, project_id, path, users) SELECT md5(p::text) || left(md5(f), 8), p, f, '{}' " + each,
+             p=projects, f=fates)
+    conn.run("INSERT INTO syncstrings (string_id, project_id, path) SELECT md5(p::text) || left(md5(f), 8), p, f " + each,
+             p=projects, f=fates)
+    conn.run(
+        "INSERT INTO patches (string_id, time, is_snapshot, patch) "
+        "SELECT md5(p::text) || left(md5(f), 8), NOW() + n * interval '1 s', false, f "
+        f"{each}, generate_series(1, 2) AS n",
+        p=projects, f=fates,
+    )
+    accounts = ids["ta"] + ids["ua"]
+    account_fates = ["gone"] * len(ids["ta"]) + ["keep"] * len(ids["ua"])
+    per_account = "FROM unnest(CAST(:a AS uuid[]), CAST(:f AS text[])) WITH ORDINALITY AS x(a, f, i)"
+    conn.run(
+        "INSERT INTO central_log (id, event, value, time) SELECT gen_random_uuid(), 'auth-token', "
+        "jsonb_build_object('account_id', CAST(:k AS text), 'user_account_id', a::text, 'fate', f), NOW() " + per_account,
+        a=accounts, f=account_fates, k=ids["key"][0],
+    )
+    conn.run(
+        "INSERT INTO remember_me (hash, value, account_id, expire) "
+        "SELECT md5(a::text) || md5(f), jsonb_build_object('fate', f), a, NOW() + interval '1 day' " + per_account,
+        a=accounts, f=account_fates,
+    )
+    conn.run(
+        "INSERT INTO password_reset (id, email_address, expire) "
+        "SELECT gen_random_uuid(), email_address, NOW() + interval '1 day' FROM accounts WHERE account_id = ANY(CAST(:a AS uuid[]))",
+        a=accounts,
+    )
+    conn.run(
+        "INSERT INTO site_license_usage_log (license_id, project_id, start) "
+        "SELECT l, p, NOW() FROM unnest(CAST(:l AS uuid[]), CAST(:p AS uuid[])) AS x(l, p)",
+        l=ids["tl"] + ids["ul"], p=ids["up"][:2 * TRACKED_LICENSES],
+    )
+    tags = ids["tags"] + [f"keep-tag-{i}" for i in range(TRACKED_EVENTS)]
+    for table, column, extra in (("user_tracking", "event", "time, value"), ("client_error_log", "event", "id, error"),
+                                 ("webapp_errors", "message", "id, name")):
+        values = {"time, value": "NOW() + i * interval '1 ms', '{}'", "id, error": "gen_random_uuid(), 'boom'",
+                  "id, name": "gen_random_uuid(), 'Error'"}[extra]
+        conn.run(
+            f"INSERT INTO {table} (account_id, {column}, {extra}) SELECT CAST(:k AS uuid), t, {values} "
+            "FROM unnest(CAST(:t AS text[])) WITH ORDINALITY AS x(t, i)",
+            k=ids["key"][0], t=tags,
+        )
+
+
+#: Side table -> SQL for each row's fate (``gone``: tied to a tracked id; ``keep``: untracked).
+FATES = {
+    "project_log": "event ->> 'fate'",
+    "jupyter_api_log": "kernel",
+    "jupyter_api_cache": "output[1] ->> 'fate'",
+    "file_use": "path",
+    "syncstrings": "path",
+    "patches": "patch",
+    "central_log": "value ->> 'fate'",
+    "remember_me": "value ->> 'fate'",
+    "password_reset": "CASE WHEN email_address IN (SELECT email_address FROM accounts WHERE account_id = ANY(CAST(:ua AS uuid[]))) "
+                      "THEN 'keep' ELSE 'gone' END",
+    "site_license_usage_log": "CASE WHEN license_id = ANY(CAST(:ul AS uuid[])) AND NOT project_id = ANY(CAST(:tp AS uuid[])) "
+                              "THEN 'keep' ELSE 'gone' END",
+    "site_licenses": "title",
+    "user_tracking": "CASE WHEN event LIKE 'keep-%' THEN 'keep' ELSE 'gone' END",
+    "client_error_log": "CASE WHEN event LIKE 'keep-%' THEN 'keep' ELSE 'gone' END",
+    "webapp_errors": "CASE WHEN message LIKE 'keep-%' THEN 'keep' ELSE 'gone' END",
+}
+
+
+def side_fates(conn: Any, ids: Dict[str, List[str]]) -> Dict[str, Dict[str, Tuple[int, str]]]:
+    """Per side table and fate: (rows, md5 of the rows)."""
+    params = {"ua": ids["ua"], "ul": ids["ul"], "tp": ids["tp"]}
+    result: Dict[str, Dict[str, Tuple[int, str]]] = {}
+    for table, fate in FATES.items():
+        rows = conn.run(
+            f"SELECT {fate} AS fate, count(*), md5(string_agg(row_to_json(t)::text, E'\\n' ORDER BY row_to_json(t)::text)) "
+            f"FROM {table} AS t GROUP BY 1",
+            **{n: v for n, v in params.items() if f":{n}" in fate},
+        )
+        result[table] = {f: (n, digest) for f, n, digest in rows}
+    return result
 
 
 def survivors(conn: Any, ids: Dict[str, List[str]]) -> Dict[str, Tuple[int, str]]:
@@ -151,7 +306,8 @@ def survivors(conn: Any, ids: Dict[str, List[str]]) -> Dict[str, Tuple[int, str]
     tracked = ids["ta"]
     queries = {
         "accounts": "SELECT row_to_json(t)::text AS r FROM accounts t WHERE NOT account_id = ANY(CAST(:ta AS uuid[]))",
-        "projects": "SELECT ((to_jsonb(t) - 'users') || jsonb_build_object('users', users - CAST(:ta AS text[])))::text "
+        "projects": "SELECT ((to_jsonb(t) - 'users' - 'site_license') || jsonb_build_object('users', "
+                    "users - CAST(:ta AS text[]), 'site_license', site_license - CAST(:tl AS text[])))::text "
                     "AS r FROM projects t WHERE project_id = ANY(CAST(:keep AS uuid[]))",
         "organizations": "SELECT ((to_jsonb(t) - 'users' - 'admin_account_ids') || jsonb_build_object('users', "
                          "users - CAST(:ta AS text[]), 'admins', ARRAY(SELECT x FROM unnest(admin_account_ids) x "
@@ -160,11 +316,11 @@ def survivors(conn: Any, ids: Dict[str, List[str]]) -> Dict[str, Tuple[int, str]
         "messages": "SELECT row_to_json(t)::text AS r FROM messages t WHERE NOT from_id = ANY(CAST(:ta AS uuid[])) "
                     "AND NOT to_ids <@ CAST(:ta AS uuid[]) AND NOT id = ANY(CAST(:tm AS int[]))",
         "api_keys": "SELECT row_to_json(t)::text AS r FROM api_keys t WHERE NOT COALESCE(account_id = ANY(CAST(:ta AS uuid[])), false) "
-                    "AND NOT COALESCE(project_id = ANY(CAST(:gone AS uuid[])), false)",
+                    "AND NOT COALESCE(project_id = ANY(CAST(:gone AS uuid[])), false) AND NOT id = ANY(CAST(:tk AS int[]))",
         "auth_tokens": "SELECT row_to_json(t)::text AS r FROM auth_tokens t WHERE NOT account_id = ANY(CAST(:ta AS uuid[]))",
     }
     params = {"ta": tracked, "keep": ids["up"] + ids["ua_first"], "uo": ids["uo"], "tm": [int(m) for m in ids["tm"]],
-              "gone": ids["tp"] + ids["ta_first"]}
+              "gone": ids["tp"] + ids["ta_first"], "tl": ids["tl"], "tk": ids["tk"]}
     result = {}
     for table, sql in queries.items():
         names = [n for n in params if f":{n}" in sql]
@@ -189,9 +345,11 @@ def leftovers(conn: Any, ids: Dict[str, List[str]]) -> int:
         "        OR admin_account_ids && CAST(:ta AS uuid[]) OR users ?| CAST(:ta AS text[])) "
         "     + (SELECT count(*) FROM messages WHERE id = ANY(CAST(:tm AS int[])) OR from_id = ANY(CAST(:ta AS uuid[]))) "
         "     + (SELECT count(*) FROM api_keys WHERE account_id = ANY(CAST(:ta AS uuid[])) "
-        "        OR project_id = ANY(CAST(:gone AS uuid[]))) "
+        "        OR project_id = ANY(CAST(:gone AS uuid[])) OR id = ANY(CAST(:tk AS int[]))) "
+        "     + (SELECT count(*) FROM projects WHERE site_license ?| CAST(:tl AS text[])) "
         "     + (SELECT count(*) FROM auth_tokens WHERE account_id = ANY(CAST(:ta AS uuid[])))",
-        gone=ids["tp"] + ids["ta_first"], ta=ids["ta"], to=ids["to"], tm=[int(m) for m in ids["tm"]],
+        gone=ids["tp"] + ids["ta_first"], ta=ids["ta"], to=ids["to"], tm=[int(m) for m in ids["tm"]], tk=ids["tk"],
+        tl=ids["tl"],
     )[0][0]
 
 
@@ -210,8 +368,10 @@ def main(argv: List[str]) -> int:
             seeded = time.monotonic() - started
             before_counts = count_rows(conn)
             before = survivors(conn, ids)
+            side_before = side_fates(conn, ids)
             tracker = Tracker()
-            for kind, key in (("project", "tp"), ("account", "ta"), ("organization", "to"), ("message", "tm")):
+            for kind, key in (("project", "tp"), ("account", "ta"), ("organization", "to"), ("message", "tm"),
+                              ("api_key", "tk"), ("license", "tl"), ("event", "tags")):
                 for resource_id in ids[key]:
                     tracker.add(kind, resource_id)
             out = io.StringIO()
@@ -223,6 +383,7 @@ def main(argv: List[str]) -> int:
             after_counts = count_rows(conn)
             after = survivors(conn, ids)
             left = leftovers(conn, ids)
+            side_after = side_fates(conn, ids)
         finally:
             conn.close()
     finally:
@@ -232,11 +393,14 @@ def main(argv: List[str]) -> int:
     print(f"seeded {sum(before_counts.values())} rows in {seeded:.2f} s: "
           + ", ".join(f"{before_counts[t]} {t}" for t in TABLES))
     print(f"tracked: {len(ids['tp'])} projects, {len(ids['ta'])} accounts, {len(ids['to'])} organizations, "
-          f"{len(ids['tm'])} messages")
+          f"{len(ids['tm'])} messages, {len(ids['tk'])} API keys, {len(ids['tl'])} licenses, {len(ids['tags'])} event tags")
+    side_gone = {t: side_before[t].get("gone", (0, ""))[0] for t in SIDE_TABLES}
+    print(f"side rows seeded: {sum(sum(n for n, _ in f.values()) for f in side_before.values())}, of which "
+          f"{sum(side_gone.values())} tied to tracked ids (" + ", ".join(f"{side_gone[t]} {t}" for t in SIDE_TABLES) + ")")
     for line in out.getvalue().splitlines():
         print(f"  {line}")
     print(f"hard delete (Cleaner.run(stop=False)): {seconds:.3f} s, {sum(deleted.values())} rows deleted ("
-          + ", ".join(f"{deleted[t]} {t}" for t in TABLES) + ")")
+          + ", ".join(f"{deleted[t]} {t}" for t in TABLES) + f"), and {sum(side_gone.values())} side rows")
     met = seconds < TARGET_SECONDS
     print(f"target < {TARGET_SECONDS:.0f} s: {'met' if met else 'NOT met'}")
     survived = before == after
@@ -246,8 +410,17 @@ def main(argv: List[str]) -> int:
         for table in TABLES:
             if before[table] != after[table]:
                 print(f"  {table}: before {before[table][0]} rows, after {after[table][0]} rows (or contents differ)")
+    side_left = {t: side_after[t].get("gone", (0, ""))[0] for t in SIDE_TABLES}
+    side_survived = all(side_before[t].get("keep") == side_after[t].get("keep") for t in SIDE_TABLES)
+    print(f"untracked side rows survived byte-identical: {'yes' if side_survived else 'NO'} "
+          f"({sum(side_after[t].get('keep', (0, ''))[0] for t in SIDE_TABLES)} rows)")
+    for table in SIDE_TABLES:
+        if side_before[table].get("keep") != side_after[table].get("keep") or side_left[table]:
+            print(f"  {table}: untracked before {side_before[table].get('keep')}, after {side_after[table].get('keep')}; "
+                  f"tied rows left {side_left[table]}")
+    left += sum(side_left.values())
     print(f"tracked rows left: {left}; report complete: {report.complete}")
-    ok = survived and left == 0 and report.complete
+    ok = survived and side_survived and left == 0 and report.complete
     return 0 if ok and (met or not strict) else 1
 
 

@@ -145,9 +145,8 @@ class ScratchDatabase:
         if self.tcp:
             values: Dict[str, Any] = dict(pghost=self.pg.host, pgport=self.pg.port, pguser=self.user,
                                           pgpassword=self.password)
-        else:
-            values = dict(pghost=self.pg.socket_dir, pgport=self.pg.port, pguser=self.pg.user,
-                          pgpassword=self.pg.password)
+        else:  # the socket trusts local users on a found server and on a throwaway cluster alike
+            values = dict(pghost=self.pg.socket_dir, pgport=self.pg.port, pguser=self.pg.user, pgpassword=None)
         values.update(api_key=API_KEY, pgdatabase=self.name)
         values.update(overrides)
         return Config(**values)
@@ -178,10 +177,10 @@ def password_database(schema: bool = True) -> ScratchDatabase:
 
 
 def socket_config(database: ScratchDatabase, **overrides: Any) -> Config:
-    """The Config of *database* over the Unix socket (as superuser, no password)."""
+    """The Config of *database* over the Unix socket (as superuser, no password: the socket trusts local users)."""
     pg = database.pg
     values: Dict[str, Any] = dict(api_key=API_KEY, pghost=pg.socket_dir, pgport=pg.port, pguser=pg.user,
-                                  pgpassword=pg.password, pgdatabase=database.name)
+                                  pgpassword=None, pgdatabase=database.name)
     values.update(overrides)
     return Config(**values)
 

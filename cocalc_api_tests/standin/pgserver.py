@@ -7,6 +7,11 @@
 
 :meth:`PostgresServer.start` always makes a new cluster (its TCP port checks
 passwords with scram-sha-256), which the self-tests use to prove password auth.
+
+``COCALC_STANDIN_PG=throwaway`` makes :meth:`PostgresServer.find` find nothing, so
+:meth:`PostgresServer.find_or_start` always starts a throwaway cluster: the path
+of a machine with no PostgreSQL running, checked without stopping the one that runs
+(``COCALC_STANDIN_PG=throwaway scripts/selftest.sh``).
 """
 import glob
 import os
@@ -81,7 +86,12 @@ class PostgresServer:
 
     @classmethod
     def find(cls) -> Optional["PostgresServer"]:
-        """A running server on which ``postgres`` (or the current user) is a superuser."""
+        """A running server on which ``postgres`` (or the current user) is a superuser.
+
+        None when there is none, or when ``COCALC_STANDIN_PG=throwaway`` asks to ignore it.
+        """
+        if os.environ.get("COCALC_STANDIN_PG", "").strip().lower() == "throwaway":
+            return None
         dirs: List[str] = []
         pghost = os.environ.get("PGHOST", "")
         if pghost.startswith("/"):
