@@ -6,7 +6,7 @@ Commands:
         -v / -q                   more or less output
         -f, --failfast            stop at the first failure
         -k PATTERN                only tests whose name matches (repeatable)
-        --parallel N              test classes run at once (default 4; 1 runs them in order)
+        --parallel N              test classes run at once (default 16; 1 runs them in order)
         --junit-xml FILE          also write a JUnit XML report (always written, even
                                   when the run fails, is interrupted or its cleanup is incomplete)
         test names                e.g. cocalc_api_tests.test_org or test_org.TestOrgCRUD

@@ -114,7 +114,7 @@ class _Doctor:
         self.environ = environ
         self.out = out
         self.results: List[Result] = []
-        self._secrets = (environ.get("COCALC_API_KEY", ""), environ.get("COCALC_API_KEY", "").strip(), environ.get("PGPASSWORD", ""))
+        self._secrets: Tuple[Optional[str], ...] = ()  # the configuration's key and password, once it is read
 
     def emit(self, result: Result) -> None:
         self.results.append(result)
@@ -143,6 +143,7 @@ class _Doctor:
             self.emit(Result(FAIL, CONFIGURATION, _one_line(err)))
             self.skip(CHECKS[1:], "no usable configuration")
             return 1
+        self._secrets = (config.api_key, config.pgpassword)
         self.emit(Result(PASS, CONFIGURATION, _describe(config)))
         hub = Hub(config.api_key, config.host, http_timeout=PING_TIMEOUT)
         try:

@@ -24,7 +24,7 @@ from typing import Any, Dict, Iterable, List, Optional, Set, TextIO, Tuple
 from .junit import JUnitResult
 
 #: Classes run at once by default: what measured fastest with readable output (see README).
-DEFAULT_PARALLEL = 4
+DEFAULT_PARALLEL = 16
 
 
 def flatten(suite: unittest.TestSuite) -> Iterable[unittest.TestCase]:

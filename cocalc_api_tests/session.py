@@ -17,12 +17,13 @@ The session also runs server work in the background (:attr:`Session.background`)
 and keeps the run's report of slow and retried calls (:attr:`Session.calls`).
 """
 import atexit
+import contextlib
 import signal
 import sys
 import threading
 import time
 import uuid
-from typing import Any, Callable, Dict, Optional, Sequence
+from typing import Any, Callable, Dict, Iterator, Optional, Sequence
 
 from .background import Background
 from .calllog import CallLog
@@ -154,8 +155,9 @@ class Session:
         self.account_id: Optional[str] = self.scope.get("account_id")
         self.key_project_id: Optional[str] = self.scope.get("project_id")
         self.custody.protect(account_ids=[self.account_id], project_ids=[config.project_id])
-        #: Held around Jupyter kernel work, so that stopping a kernel never cuts another test's execution.
-        self.jupyter_lock = threading.RLock()
+        #: Jupyter executions hold it shared (they overlap); stopping a kernel holds it alone, so it never
+        #: cuts another test's execution.
+        self.kernels = KernelGate()
         self._project_lock = threading.Lock()
         self._project_id: Optional[str] = config.project_id
         self._scratch_lock = threading.Lock()
@@ -292,6 +294,49 @@ class Session:
                 if job is not None and job.done() and job.exception() is None:
                     job.result().close()
                 self.hub.close()
+
+
+class KernelGate:
+    """A lock held shared by many (kernel executions) or alone by one (a kernel stop).
+
+    The thread that holds it alone may also take it shared (it runs an execution of its own).
+    """
+
+    def __init__(self) -> None:
+        self._state = threading.Condition()
+        self._shared = 0
+        self._owner: Optional[int] = None
+        self._waiting = 0
+
+    @contextlib.contextmanager
+    def shared(self) -> Iterator[None]:
+        """Held together with other shared holders; waits while someone holds (or waits for) it alone."""
+        me = threading.get_ident()
+        with self._state:
+            if self._owner != me:
+                self._state.wait_for(lambda: self._owner is None and not self._waiting)
+            self._shared += 1
+        try:
+            yield
+        finally:
+            with self._state:
+                self._shared -= 1
+                self._state.notify_all()
+
+    @contextlib.contextmanager
+    def alone(self) -> Iterator[None]:
+        """Held by this thread only, once every shared holder has let go."""
+        with self._state:
+            self._waiting += 1
+            self._state.wait_for(lambda: self._owner is None and self._shared == 0)
+            self._waiting -= 1
+            self._owner = threading.get_ident()
+        try:
+            yield
+        finally:
+            with self._state:
+                self._owner = None
+                self._state.notify_all()
 
 
 class _signals_deferred:

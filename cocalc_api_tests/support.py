@@ -106,7 +106,7 @@ def warm_up_kernel(session: Session) -> Dict[str, Any]:
         except CoCalcError as err:
             steps[step] = err
             return steps
-    with session.jupyter_lock, session.calls.retrying():
+    with session.kernels.shared(), session.calls.retrying():
         try:
             steps["first"] = retry_transient(
                 lambda: project.system.jupyter_execute(WARM_UP_CODE, KERNEL),
@@ -410,9 +410,9 @@ class JupyterTestCase(APITestCase):
 
     @contextlib.contextmanager
     def kernel(self) -> Iterator[None]:
-        """Hold the run's kernel lock, once the background warm-up is done (so no execution is cut)."""
+        """Use the project's kernels (with other tests, never during a kernel stop), once the warm-up is done."""
         self.warm_up()
-        with self.session.jupyter_lock:
+        with self.session.kernels.shared():
             yield
 
     def execute_via_hub(self, code: str, history: Optional[List[str]] = None) -> List[Dict[str, Any]]:
@@ -469,10 +469,16 @@ class JupyterTestCase(APITestCase):
         return kernels
 
     def stop_a_kernel(self) -> None:
-        """Make sure a kernel runs, stop it, and see it leave the list of running kernels."""
-        with self.kernel():
-            self.assertTextPlain(self.execute_via_project("1 + 1"), "2")
+        """Stop a running kernel (started first if none runs) and see it leave the list of running kernels.
+
+        The stop holds the kernels alone: no other test's execution is in flight or begins meanwhile.
+        """
+        self.warm_up()
+        with self.session.kernels.alone():
             kernels = self.running_kernels()
+            if not kernels:
+                self.assertTextPlain(self.execute_via_project("1 + 1"), "2")
+                kernels = self.running_kernels()
             self.assertTrue(kernels, "a kernel just ran, yet system.listJupyterKernels lists none")
             pid = kernels[0]["pid"]
             answer = self.call(self.project.system.stop_jupyter_kernel, pid)

@@ -28,8 +28,9 @@ class TestSharedProject(JupyterTestCase):
             self.assertEqual(project_id, self.session.config.project_id)
 
     def test_in_full_project_list(self) -> None:
+        project_id = self.project_id  # first: the shared project may still be in the making
         projects = self.call(self.hub.projects.get, all=True)
-        self.assertIn(self.project_id, [p.get("project_id") for p in projects])
+        self.assertIn(project_id, [p.get("project_id") for p in projects])
 
 
 class TestProjectSystem(JupyterTestCase):

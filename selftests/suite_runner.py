@@ -29,8 +29,10 @@ def clean_environ(**extra: str) -> Dict[str, str]:
 
 
 def start_standin(**options: Any) -> Any:
-    """A running stand-in (``StandinEnvironment(**options)``) for a self-test module; SkipTest when no
-    PostgreSQL can be had."""
+    """A running stand-in (``StandinEnvironment(**options)``), closed when the module's tests end.
+
+    SkipTest when no PostgreSQL can be had.
+    """
     from cocalc_api_tests.standin.launch import SetupError, StandinEnvironment
 
     env = StandinEnvironment(**options)
@@ -38,6 +40,7 @@ def start_standin(**options: Any) -> Any:
         env.__enter__()
     except SetupError as err:
         raise unittest.SkipTest(f"no PostgreSQL for the stand-in: {err}") from None
+    unittest.addModuleCleanup(env.close)
     return env
 
 

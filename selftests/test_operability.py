@@ -46,7 +46,6 @@ INCOMPLETE_NOTE = "the cleanup did not finish; the ledger is kept for `cleanup -
 def setUpModule() -> None:
     global ENV
     ENV = start_standin()
-    unittest.addModuleCleanup(ENV.close)
 
 
 class SuiteRunCase(unittest.TestCase):

@@ -31,11 +31,6 @@ def setUpModule() -> None:
     ENV = start_standin()
 
 
-def tearDownModule() -> None:
-    if ENV is not None:
-        ENV.close()
-
-
 def hub_for(key: str) -> Hub:
     return Hub(key, ENV.environ["COCALC_HOST"])
 

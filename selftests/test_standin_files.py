@@ -32,11 +32,6 @@ def setUpModule() -> None:
     ENV = start_standin()
 
 
-def tearDownModule() -> None:
-    if ENV is not None:
-        ENV.close()
-
-
 def error_of(call: Callable[[], Any]) -> str:
     """The server's error text for *call* (which must fail)."""
     try:

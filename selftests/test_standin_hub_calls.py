@@ -28,11 +28,6 @@ def setUpModule() -> None:
     ENV = start_standin()
 
 
-def tearDownModule() -> None:
-    if ENV is not None:
-        ENV.close()
-
-
 def sha1(*parts: str) -> str:
     return hashlib.sha1("".join(parts).encode()).hexdigest()
 

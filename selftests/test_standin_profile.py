@@ -37,12 +37,6 @@ def setUpModule() -> None:
     FAST = start_standin()
 
 
-def tearDownModule() -> None:
-    for env in (REAL, FAST):
-        if env is not None:
-            env.close()
-
-
 def bridge(env: Any, endpoint: str, name: str, args: Optional[list] = None, **fields: Any) -> Tuple[float, Any]:
     """POST one call to *env*'s ``/api/conat/<endpoint>`` with the admin key: (seconds, answer)."""
     body: Dict[str, Any] = {"name": name, "args": args or []}

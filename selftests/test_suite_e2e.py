@@ -133,14 +133,50 @@ def _row_counts(exports: Dict[str, str]) -> Dict[str, int]:
         conn.close()
 
 
+#: The calls of CoCalc's API an API key can reach (api-audit.md §3: 57 on the hub, 28 in a project).
+HUB_CALLS = {
+    "system": "getCustomize ping test terminate userTracking logClientError webappError manageApiKeys generateUserAuthToken "
+              "revokeUserAuthToken userSearch getNames adminResetPasswordLink sendEmailVerification deletePassport "
+              "adminSalesloftSync userSalesloftSync",
+    "projects": "createProject copyPathBetweenProjects removeCollaborator addCollaborator inviteCollaborator "
+                "inviteCollaboratorWithoutAccount changeUserType setQuotas start stop deleteProject touch state status",
+    "db": "userQuery touch getLegacyTimeTravelInfo getLegacyTimeTravelPatches fileUseTimes removeBlobTtls",
+    "purchases": "getBalance getMinBalance",
+    "jupyter": "kernels execute",
+    "sync": "history",
+    "org": "getAll create get set addAdmin addUser createUser createToken expireToken getUsers removeUser removeAdmin message",
+    "messages": "send get",
+}
+PROJECT_CALLS = {
+    "system": "terminate version listing deleteFiles moveFiles renameFile realpath canonicalPaths writeTextFileToProject "
+              "readTextFileFromProject configuration ping test exec signal jupyterExecute listJupyterKernels stopJupyterKernel",
+    "editor": "newFile jupyterStripNotebook jupyterKernelLogo jupyterKernels formatterString createTerminalService "
+              "jupyterNbconvert jupyterRunNotebook printSageWS",
+    "sync": "close",
+}
+#: The 7 a suite must never make on a shared server: they mail, call outside services or stop a service for everyone.
+UNSAFE = {("hub", "system.terminate"), ("hub", "system.sendEmailVerification"), ("hub", "system.deletePassport"),
+          ("hub", "system.adminSalesloftSync"), ("hub", "system.userSalesloftSync"),
+          ("hub", "projects.inviteCollaboratorWithoutAccount"), ("project", "system.terminate")}
+
+
+def reachable() -> set:
+    return {(endpoint, f"{group}.{name}") for endpoint, table in (("hub", HUB_CALLS), ("project", PROJECT_CALLS))
+            for group, names in table.items() for name in names.split()}
+
+
 class TestPytest(unittest.TestCase):
-    def test_pytest_runs_the_same_modules(self) -> None:
+    def test_pytest_runs_the_same_modules_which_make_every_safe_call_and_no_unsafe_one(self) -> None:
         env = start_standin()
         self.addCleanup(env.close)
         ledgers = tempfile.mkdtemp(prefix="selftest-ledgers-")
         argv = [PY, "-m", "pytest", "-q", "-p", "no:cacheprovider", "cocalc_api_tests"]
         status, out, err = run(argv, suite_environ(env.environ, ledgers, CI="true"))
         self.assertEqual(status, 0, summary(out, err))
+        self.assertEqual((len(reachable()), len(UNSAFE)), (85, 7))
+        seen = env.server.app.calls_seen
+        self.assertEqual(sorted(reachable() - UNSAFE - seen), [], "safe calls no test makes")
+        self.assertEqual(sorted(UNSAFE & seen), [], "unsafe calls a test made")
         passed, skipped = map(int, re.search(r"\b(\d+) passed, (\d+) skipped\b", out).groups())
         self.assertEqual(passed + skipped, total_tests(), out[-2000:])
         self.assertNotIn(" failed", out[-300:])

@@ -29,7 +29,7 @@ import sys
 import threading
 import time
 import traceback
-from typing import Any, Callable, Dict, List, Optional, Tuple
+from typing import Any, Callable, Dict, List, Optional, Set, Tuple
 
 from . import api_db, api_jupyter, api_messages, api_org, api_projects, api_purchases, api_system, impersonate
 from .api_auth import account_from_key
@@ -101,6 +101,8 @@ class App:
         self.projects = projects
         self.profile = projects.profile
         self._site = _site_base(site_url)
+        #: Every ``(endpoint, call name)`` asked of the bridges, for self-tests of what a suite run calls.
+        self.calls_seen: Set[Tuple[str, str]] = set()
 
     def prepare(self, endpoint: str) -> None:
         """The profile's latency of a call to *endpoint* (``hub`` or ``project``)."""
@@ -320,7 +322,9 @@ class _Handler(http.server.BaseHTTPRequestHandler):
 
     def _bridge(self, params: Dict[str, Any]) -> None:
         bridges = {"/api/conat/hub": hub_bridge, "/api/conat/project": project_bridge}
-        bridge = bridges[self.path.split("?")[0]]
+        path = self.path.split("?")[0]
+        bridge = bridges[path]
+        self.server.app.calls_seen.add((path.rsplit("/", 1)[1], str(params.get("name"))))
         try:
             answer = bridge(self.server.app, self.headers.get("Authorization"), params)
         except BridgeError as err:

@@ -135,6 +135,8 @@ class Store:
             raise DatabaseFailure(detail.get("M", str(err))) from None
         except pg8000.native.InterfaceError:
             healthy = False
+            if self._closed:  # a call still running while the stand-in shuts down: nobody waits for it
+                raise JsError("the stand-in is shutting down") from None
             raise
         finally:
             self._give(conn, healthy)
