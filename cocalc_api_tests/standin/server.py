@@ -371,6 +371,8 @@ class StandinServer(http.server.ThreadingHTTPServer):
 
     daemon_threads = True
     allow_reuse_address = True
+    #: Connections the kernel may queue before they are accepted (socketserver's 5 resets bursts of runs in parallel).
+    request_queue_size = 128
 
     def __init__(self, app: App, port: int = 0, verbose: bool = False):
         super().__init__(("127.0.0.1", port), _Handler)
