@@ -59,11 +59,6 @@ class CallLog:
         finally:
             _current_test.reset(token)
 
-    @staticmethod
-    def current_test() -> str:
-        """The test the calls of this context belong to."""
-        return _current_test.get()
-
     def observe(self, call: str, seconds: float, error: Optional[str]) -> None:
         """The client's hook: one HTTP call ended (retried calls are reported by their loop)."""
         if seconds > self.slow and not _in_retry.get():

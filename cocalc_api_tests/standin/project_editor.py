@@ -43,8 +43,6 @@ LOGO_KEEP_S = 3600.0
 #: Seconds ``jupyterNbconvert`` and ``printSageWS`` may take unless told otherwise.
 NBCONVERT_TIMEOUT_S = 60
 PRINT_TIMEOUT_S = 90
-#: Seconds CoCalc keeps retrying to spawn a notebook's kernel.
-SPAWN_RETRY_S = 30.0
 #: Prettier's parsers (the stand-in models ``json``), and the formatters that are programs of their own.
 PRETTIER_PARSERS = ("babel", "babel-flow", "babel-ts", "flow", "typescript", "espree", "meriyah", "acorn", "css",
                     "less", "scss", "json", "json5", "jsonc", "json-stringify", "graphql", "markdown", "mdx", "vue",
