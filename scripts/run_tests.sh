@@ -21,6 +21,6 @@ esac
 . scripts/_venv.sh
 if [ "${1:-}" = "--standin" ]; then
     shift
-    exec python -m cocalc_api_tests.standin run "$@"
+    exec python -m cocalc_standin run "$@"
 fi
 exec python -m cocalc_api_tests run "$@"

@@ -13,4 +13,4 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 # shellcheck source=scripts/_venv.sh
 . scripts/_venv.sh
-exec python -m cocalc_api_tests.standin serve "$@"
+exec python -m cocalc_standin serve "$@"

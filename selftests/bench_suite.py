@@ -25,8 +25,8 @@ from typing import Dict, List
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.dirname(HERE))
 
-from cocalc_api_tests.standin.launch import StandinEnvironment  # noqa: E402
-from cocalc_api_tests.standin.profile import SCALE_VARIABLE, get_profile  # noqa: E402
+from cocalc_standin.launch import StandinEnvironment  # noqa: E402
+from cocalc_standin.profile import SCALE_VARIABLE, get_profile  # noqa: E402
 
 #: The suite's closing line: ``run took 19.2 s: tests 14.0 s (their own durations add up to 61.3 s), cleanup 2.1 s.``
 TOOK = re.compile(r"run took ([\d.]+) s: tests ([\d.]+) s \(their own durations add up to ([\d.]+) s\), cleanup ([\d.]+) s")

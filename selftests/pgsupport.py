@@ -27,8 +27,8 @@ from typing import Any, Callable, Dict, List, Optional
 import pg8000.native
 
 from cocalc_api_tests.config import Config
-from cocalc_api_tests.standin.pgserver import PostgresServer, PostgresUnavailable
-from cocalc_api_tests.standin.store import SCHEMA_FILE, sql_statements
+from cocalc_standin.pgserver import PostgresServer, PostgresUnavailable
+from cocalc_standin.store import SCHEMA_FILE, sql_statements
 
 #: Every scratch database's (and role's) name starts with this.
 PREFIX = "cocalc_selftest_"

@@ -33,7 +33,7 @@ def start_standin(**options: Any) -> Any:
 
     SkipTest when no PostgreSQL can be had.
     """
-    from cocalc_api_tests.standin.launch import SetupError, StandinEnvironment
+    from cocalc_standin.launch import SetupError, StandinEnvironment
 
     env = StandinEnvironment(**options)
     try:

@@ -25,8 +25,8 @@ from cocalc_api_tests import db
 from cocalc_api_tests.client import Hub
 from cocalc_api_tests.config import MISSING_KEY_HELP, Config
 from cocalc_api_tests.doctor import ADMIN_FIX, KEY_FIX, doctor
-from cocalc_api_tests.standin.api_auth import create_api_key
-from cocalc_api_tests.standin.pgserver import PostgresServer, PostgresUnavailable
+from cocalc_standin.api_auth import create_api_key
+from cocalc_standin.pgserver import PostgresServer, PostgresUnavailable
 
 from suite_runner import start_standin
 from test_client import API_KEY, BridgeTestCase, json_reply

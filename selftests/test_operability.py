@@ -25,9 +25,9 @@ from cocalc_api_tests.errors import CoCalcAPIError
 from cocalc_api_tests.ledger import Ledger
 from cocalc_api_tests.poll import poll
 from cocalc_api_tests.session import Session
-from cocalc_api_tests.standin.api_auth import create_api_key
+from cocalc_standin.api_auth import create_api_key
 from cocalc_api_tests.tracking import Resource
-from cocalc_api_tests.standin.launch import StandinEnvironment, leaked_rows, snapshot
+from cocalc_standin.launch import StandinEnvironment, leaked_rows, snapshot
 
 from suite_runner import PY, finish, ledger_files, run, start, start_standin, suite_environ, summary
 

@@ -16,9 +16,9 @@ import requests
 
 from cocalc_api_tests.client import Hub
 from cocalc_api_tests.errors import CoCalcAPIError
-from cocalc_api_tests.standin.api_auth import create_api_key, decode62, encode62, password_hash, verify_password
-from cocalc_api_tests.standin.store import utcnow
-from cocalc_api_tests.standin.launch import leaked_rows, snapshot
+from cocalc_standin.api_auth import create_api_key, decode62, encode62, password_hash, verify_password
+from cocalc_standin.store import utcnow
+from cocalc_standin.launch import leaked_rows, snapshot
 
 from suite_runner import start_standin
 

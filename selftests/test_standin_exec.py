@@ -9,7 +9,7 @@ from typing import Any, Dict
 
 from cocalc_api_tests.client import Hub
 from cocalc_api_tests.errors import CoCalcAPIError
-from cocalc_api_tests.standin.execute import AsyncJobs, ExecError, run_command, shell_escape, truncate
+from cocalc_standin.execute import AsyncJobs, ExecError, run_command, shell_escape, truncate
 
 
 def _gone(pid: int, deadline_s: float = 5.0) -> bool:

@@ -19,7 +19,7 @@ from typing import Any, Callable, List
 
 from cocalc_api_tests.client import Hub, Project
 from cocalc_api_tests.errors import CoCalcAPIError
-from cocalc_api_tests.standin.project_system import VERSION, X11_APPS
+from cocalc_standin.project_system import VERSION, X11_APPS
 
 from suite_runner import FIXTURES, start_standin
 
@@ -224,7 +224,7 @@ class SystemTest(ProjectCase):
         self.assertIs(x11["unknown_test"], False)
 
     def test_capabilities_see_a_new_program_after_the_reuse_window(self) -> None:
-        from cocalc_api_tests.standin import project_system
+        from cocalc_standin import project_system
 
         self.project.system.configuration("main")
         self.tool("pandoc", "exit 0\n")

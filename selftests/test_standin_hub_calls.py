@@ -15,7 +15,7 @@ from typing import Any, Dict, List
 
 from cocalc_api_tests.client import Hub
 from cocalc_api_tests.errors import CoCalcAPIError
-from cocalc_api_tests.standin.store import utcnow
+from cocalc_standin.store import utcnow
 
 from suite_runner import start_standin
 from test_standin_api import error_of, unique

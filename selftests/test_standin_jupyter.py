@@ -12,9 +12,9 @@ import unittest
 import uuid
 from typing import Any, Dict, List
 
-from cocalc_api_tests.standin.api_jupyter import compute_hash
-from cocalc_api_tests.standin.jupyter import CELL_TIMEOUT_S, KernelError, KernelManager, shape_outputs
-from cocalc_api_tests.standin.store import iso
+from cocalc_standin.api_jupyter import compute_hash
+from cocalc_standin.jupyter import CELL_TIMEOUT_S, KernelError, KernelManager, shape_outputs
+from cocalc_standin.store import iso
 from suite_runner import start_standin
 from test_standin_exec import _gone
 from test_standin_profile import bridge, new_project

@@ -18,10 +18,10 @@ from typing import Any, Dict, Optional, Tuple
 import requests
 
 from cocalc_api_tests.client import Hub
-from cocalc_api_tests.standin import profile as profiles
-from cocalc_api_tests.standin.launch import _split_profile
-from cocalc_api_tests.standin.profile import ProfileError, get_profile, parse_scale
-from cocalc_api_tests.standin.projects import SIGKILL_GRACE, Projects
+from cocalc_standin import profile as profiles
+from cocalc_standin.launch import _split_profile
+from cocalc_standin.profile import ProfileError, get_profile, parse_scale
+from cocalc_standin.projects import SIGKILL_GRACE, Projects
 
 from suite_runner import PY, ROOT, clean_environ, run, start_standin
 
@@ -117,7 +117,7 @@ class CommandLineTest(unittest.TestCase):
     def test_unknown_profile_and_bad_scale_are_one_paragraph(self) -> None:
         script = os.path.join(ROOT, "scripts", "run_tests.sh")
         self.assert_one_paragraph_error([script, "--standin", "--profile", "slow"], clean_environ(), "fast, real")
-        self.assert_one_paragraph_error([PY, "-m", "cocalc_api_tests.standin", "serve", "--profile", "slow"],
+        self.assert_one_paragraph_error([PY, "-m", "cocalc_standin", "serve", "--profile", "slow"],
                                         clean_environ(), "fast, real")
         self.assert_one_paragraph_error([script, "--standin", "--profile", "real"],
                                         clean_environ(COCALC_STANDIN_TIME_SCALE="fast"), profiles.SCALE_VARIABLE)

@@ -10,7 +10,7 @@ ip}``) and status to ``projects.status``.  ``system.exec`` runs commands in the
 project's home with the project's environment; Jupyter kernels, async exec
 jobs and terminals belong to the project and are shut down when it stops.  How
 long starting, stopping and copying take follows the stand-in's
-:mod:`~cocalc_api_tests.standin.profile`.
+:mod:`~cocalc_standin.profile`.
 """
 import base64
 import fnmatch

@@ -9,7 +9,7 @@ account with an API key::
         env.environ   # COCALC_HOST, COCALC_API_KEY, PGHOST (socket dir), PGUSER, PGDATABASE, PGPORT
         env.mint_key(admin=False)   # another account: (account_id, api_key)
 
-Command line (``python -m cocalc_api_tests.standin``):
+Command line (``python -m cocalc_standin``):
 
 * ``serve [--profile NAME] [--port P] [--site-url URL] [--verbose]``: set up,
   print ``export`` lines, serve until SIGINT/SIGTERM, tear down;
@@ -22,7 +22,7 @@ Command line (``python -m cocalc_api_tests.standin``):
 
 ``--profile`` chooses how fast the stand-in answers (``fast``, the default, or
 ``real``: as slow as a real CoCalc), and ``COCALC_STANDIN_TIME_SCALE`` scales
-its latencies (see :mod:`~cocalc_api_tests.standin.profile`).
+its latencies (see :mod:`~cocalc_standin.profile`).
 """
 import argparse
 import os
@@ -71,7 +71,7 @@ class StandinEnvironment:
     *profile* sets how fast it answers (default ``fast``).  *pg_factory(workdir)*
     returns an object with ``socket_dir``, ``host``, ``port``, ``user``,
     ``password``, ``create_database``, ``drop_database`` and ``stop``
-    (default: :class:`~cocalc_api_tests.standin.pgserver.PostgresServer`).
+    (default: :class:`~cocalc_standin.pgserver.PostgresServer`).
     """
 
     def __init__(
@@ -275,7 +275,7 @@ def _serve(env: StandinEnvironment) -> None:
 
 
 def _mint(admin: bool) -> None:
-    from ..config import Config
+    from cocalc_api_tests.config import Config
 
     config = Config.from_env(dict(os.environ, COCALC_API_KEY="unused"))
     if not config.pghost or not config.pgdatabase.startswith(DATABASE_PREFIX):
@@ -320,8 +320,8 @@ def _split_profile(args: List[str]) -> Tuple[str, List[str]]:
 
 
 def main(argv: Optional[List[str]] = None) -> int:
-    """``python -m cocalc_api_tests.standin``."""
-    parser = argparse.ArgumentParser(prog="python -m cocalc_api_tests.standin", description=__doc__.split("\n\n")[0])
+    """``python -m cocalc_standin``."""
+    parser = argparse.ArgumentParser(prog="python -m cocalc_standin", description=__doc__.split("\n\n")[0])
     commands = parser.add_subparsers(dest="command", required=True)
     serve = commands.add_parser("serve", help="serve a stand-in CoCalc in the foreground")
     serve.add_argument("--port", type=_port, default=0, help="TCP port on 127.0.0.1 (default: a free one)")
