@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from typing import Iterator, List, Optional
 
 from .poll import Attempts
+from .text import brief
 
 #: A call that took longer than this many seconds is reported.
 SLOW = 10.0
@@ -62,7 +63,7 @@ class CallLog:
     def observe(self, call: str, seconds: float, error: Optional[str]) -> None:
         """The client's hook: one HTTP call ended (retried calls are reported by their loop)."""
         if seconds > self.slow and not _in_retry.get():
-            self._add(SlowCall(call, _current_test.get(), 1, seconds, _brief(error) if error else "answered"))
+            self._add(SlowCall(call, _current_test.get(), 1, seconds, brief(error) if error else "answered"))
 
     @contextlib.contextmanager
     def retrying(self) -> Iterator[None]:
@@ -95,8 +96,3 @@ class CallLog:
         return [f"slow or retried calls ({len(entries)}; over {self.slow:g} s or retried):"] + [
             "  " + e.line() for e in entries
         ]
-
-
-def _brief(text: str, limit: int = 120) -> str:
-    flat = " ".join(text.split())
-    return flat if len(flat) <= limit else flat[: limit - 3] + "..."

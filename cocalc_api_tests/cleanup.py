@@ -227,7 +227,7 @@ class Cleaner:
             raise
         except Exception as err:  # a driver error while reading the catalog
             raise DatabaseError(db.scrub(
-                f"Reading the schema of the {self.config.describe_database()} failed ({db._reason(err)}).", self.config
+                f"Reading the schema of the {self.config.describe_database()} failed ({db.reason(err, self.config)}).", self.config
             )) from None
         finally:
             _close(conn)
@@ -277,7 +277,7 @@ class Cleaner:
             self._fail_all(report)
             return
         except Exception as err:  # a driver error, or the connection broke
-            report.error = db.scrub(f"reading the {self.config.describe_database()} failed ({db._reason(err)})", self.config)
+            report.error = db.scrub(f"reading the {self.config.describe_database()} failed ({db.reason(err, self.config)})", self.config)
             self._fail_all(report)
             return
         if stop:

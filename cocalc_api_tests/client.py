@@ -23,7 +23,8 @@ from typing import Any, Callable, Dict, List, Optional
 import requests
 
 from .calls import Group, Json
-from .errors import CoCalcAPIError, CoCalcConnectionError, redact
+from .errors import CoCalcAPIError, CoCalcConnectionError
+from .text import redact
 from .hub_api import (  # noqa: F401 (re-exported: the groups are part of the client)
     JUPYTER_TIMEOUT,
     Database,
@@ -43,17 +44,25 @@ HTTP_TIMEOUT_MARGIN = 30.0
 #: Seconds an HTTP request may take when the call names no timeout.
 DEFAULT_HTTP_TIMEOUT = 120.0
 
+#: HTTP statuses a busy server or its proxy answers; any other non-200 status is a failure.
+BUSY_STATUSES = (502, 503, 504)
+
 #: ``observer(call name, seconds, error text or None)``, told of every call when it ends.
 Observer = Callable[[str, float, Optional[str]], None]
 
 
 class _Endpoint:
-    """One bridge URL, one ``requests.Session``, one API key."""
+    """One bridge URL, one ``requests.Session``, one API key (``None``: no authentication at all)."""
 
     path = ""
 
     def __init__(
-        self, api_key: str, host: str, *, http_timeout: float = DEFAULT_HTTP_TIMEOUT, observer: Optional[Observer] = None
+        self,
+        api_key: Optional[str],
+        host: str,
+        *,
+        http_timeout: float = DEFAULT_HTTP_TIMEOUT,
+        observer: Optional[Observer] = None,
     ):
         self.api_key = api_key
         self.host = host.rstrip("/")
@@ -61,7 +70,8 @@ class _Endpoint:
         self.http_timeout = http_timeout
         self.observer = observer
         self._http = requests.Session()
-        self._http.auth = (api_key, "")
+        if api_key is not None:
+            self._http.auth = (api_key, "")
         self._http.headers["Content-Type"] = "application/json"
 
     def _body(self, name: str, args: List[Json], timeout_ms: Optional[int]) -> Dict[str, Any]:
@@ -93,14 +103,16 @@ class _Endpoint:
         try:
             response = self._http.post(self.url, json=body, timeout=wait)
         except requests.RequestException as err:
+            lost = isinstance(err, (requests.ConnectionError, requests.Timeout))
             raise CoCalcConnectionError(
-                f"{name}: POST {self.url} failed: {self._scrub(str(err))}", self.url
+                f"{name}: POST {self.url} failed: {self._scrub(str(err))}", self.url, transient=lost
             ) from None
         if response.status_code != 200:
             raise CoCalcConnectionError(
                 f"{name}: POST {self.url} answered HTTP {response.status_code}: "
                 f"{self._scrub(response.text)[:200]}",
                 self.url,
+                transient=response.status_code in BUSY_STATUSES,
             )
         try:
             answer = response.json()
@@ -169,7 +181,7 @@ class Project(_Endpoint):
 
     def __init__(
         self,
-        api_key: str,
+        api_key: Optional[str],
         host: str,
         project_id: str,
         *,
@@ -189,6 +201,25 @@ class Project(_Endpoint):
 
     def __repr__(self) -> str:
         return f"Project(host={self.host!r}, project_id={self.project_id!r})"
+
+
+class ScopedProject(Project):
+    """A client of ``/api/conat/project`` that sends ``project_id`` only when it has one.
+
+    A project-scoped key names its project itself, so its calls may leave ``project_id`` out.
+
+    >>> ScopedProject(project_key, "http://localhost:5000").system.test()
+    {'project_id': '...'}
+    """
+
+    def __init__(self, api_key: Optional[str], host: str, project_id: Optional[str] = None, **kwargs: Any):
+        super().__init__(api_key, host, project_id, **kwargs)  # type: ignore[arg-type]
+
+    def _body(self, name: str, args: List[Json], timeout_ms: Optional[int]) -> Dict[str, Any]:
+        body = super()._body(name, args, timeout_ms)
+        if self.project_id is None:
+            del body["project_id"]
+        return body
 
 
 def remote_calls(client: _Endpoint) -> Dict[str, Callable]:

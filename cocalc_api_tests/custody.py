@@ -22,7 +22,7 @@ from typing import Any, Callable, Dict, Iterable, List, Optional, TextIO, Tuple
 from . import db
 from .cleanup import Cleaner, CleanupReport
 from .config import Config
-from .errors import CoCalcError, is_transient
+from .errors import CoCalcError, RunEnding, is_transient
 from .ledger import Ledger, LedgerContents
 from .tracking import Intent, Resource, Tracker
 
@@ -30,10 +30,6 @@ from .tracking import Intent, Resource, Tracker
 IN_FLIGHT_WAIT = 30.0
 #: Seconds the removal of a scratch folder may take.
 SCRATCH_TIMEOUT = 30.0
-
-
-class RunEnding(CoCalcError):
-    """A creating call was attempted after the run's cleanup had begun."""
 
 
 class Custody:

@@ -20,7 +20,8 @@ from typing import Dict, List, Optional, Tuple
 import pg8000.native
 
 from .config import Config
-from .errors import DatabaseError, redact
+from .errors import DatabaseError
+from .text import redact
 
 #: Seconds to reach the server (TCP connect).
 CONNECT_TIMEOUT = 10.0
@@ -252,14 +253,14 @@ def connect(
         if sock is not None:
             sock.close()
         raise DatabaseError(scrub(
-            f"Cleanup is enabled but the {config.describe_database()} cannot be used ({_reason(err)}). {REMEDIES}", config
+            f"Cleanup is enabled but the {config.describe_database()} cannot be used ({reason(err, config)}). {REMEDIES}", config
         )) from None
     try:
         conn.run(f"SET lock_timeout = {int(lock_timeout * 1000)}")
         conn.run(f"SET statement_timeout = {int(statement_timeout * 1000)}")
     except Exception as err:
         conn.close()
-        raise DatabaseError(scrub(f"Setting the timeouts of the {config.describe_database()} failed ({_reason(err)}).", config)) from None
+        raise DatabaseError(scrub(f"Setting the timeouts of the {config.describe_database()} failed ({reason(err, config)}).", config)) from None
     return conn
 
 
@@ -366,7 +367,7 @@ def sqlstate(err: BaseException) -> str:
     return str(first.get("C", "")) if isinstance(first, dict) else ""
 
 
-def _reason(err: BaseException) -> str:
+def _first_line(err: BaseException) -> str:
     """pg8000's errors carry a dict of server fields; make one readable line."""
     first = err.args[0] if err.args else err
     if isinstance(first, dict):
@@ -380,4 +381,4 @@ def _reason(err: BaseException) -> str:
 
 def reason(err: BaseException, config: Config) -> str:
     """One readable line for *err*, without a secret."""
-    return scrub(_reason(err), config)
+    return scrub(_first_line(err), config)

@@ -46,8 +46,9 @@ from . import db
 from .client import Hub
 from .config import Config
 from .custody import Custody
-from .errors import CoCalcAPIError, CoCalcError, ConfigError, redact
-from .session import KeyRefused, check_key, start_and_ping
+from .errors import CoCalcAPIError, CoCalcError, ConfigError, KeyRefused
+from .text import redact
+from .session import check_key, start_and_ping
 
 #: Seconds the reachability and key checks wait for an answer.
 PING_TIMEOUT = 15.0

@@ -8,11 +8,15 @@ caller can catch them all at once.  :class:`CoCalcAPIError` is also a
 import re
 from typing import Any, Optional
 
-#: How CoCalc words an answer that did not come in time: the hub's bare ``timeout`` (a
-#: cold Jupyter kernel), the bridges' ``timeout - callHub: ... code='408' `` (project
-#: endpoint) and ``timeout - Error: operation has timed out - callHub: ...`` (hub
-#: endpoint), and ``code='503'`` (nobody listening yet, e.g. a project still starting).
-_TRANSIENT = re.compile(r"^timeout$|^timeout - |operation has timed out|code='(408|503)'")
+from .text import brief
+
+#: How CoCalc words an answer that did not come in time, matched where CoCalc puts it: the
+#: hub's bare ``timeout`` (a cold Jupyter kernel), and the suffix both bridges append to a
+#: conat error (``server/api/hub-bridge.ts``, ``project-bridge.ts``) when its code is 408
+#: (``timeout - callHub: subject='…', name='…', code='408' ``) or 503 (nobody listening
+#: yet, e.g. a project still starting).  Anywhere else in a message (an exec's stderr) the
+#: same words mean nothing.
+_TRANSIENT = re.compile(r"\Atimeout\Z|- callHub: subject='[^']*', name='[^']*', code='(408|503)' \Z")
 
 
 class CoCalcError(Exception):
@@ -38,20 +42,55 @@ class CoCalcAPIError(CoCalcError, RuntimeError):
 
     def describe(self) -> str:
         """A one-line account of the call and the server's answer."""
-        return f"{self.call}({_brief(self.args_sent)}) -> error {self.message!r}"
+        sent = repr(self.args_sent)[1:-1] if isinstance(self.args_sent, list) else repr(self.args_sent)
+        return f"{self.call}({brief(sent, 300)}) -> error {self.message!r}"
 
     @property
     def transient(self) -> bool:
         """The answer says the call ran out of time (or found nobody yet), not that it was refused."""
-        return bool(_TRANSIENT.search(self.message.strip()))
+        return bool(_TRANSIENT.search(self.message))
+
+
+class KeyRefused(CoCalcAPIError):
+    """The server refused ``COCALC_API_KEY``; :attr:`answer` is what it said."""
+
+    def __init__(self, message: str, answer: str):
+        super().__init__(message, "system.test")
+        self.answer = answer
 
 
 class CoCalcConnectionError(CoCalcError, ConnectionError):
-    """The HTTP request itself failed (no connection, timeout, non-200 status, non-JSON body)."""
+    """The HTTP request itself failed (no connection, timeout, non-200 status, non-JSON body).
 
-    def __init__(self, message: str, url: str):
+    :attr:`transient` is true only for what a busy server causes: a refused, reset or
+    timed-out connection, HTTP 502, 503 or 504.  An HTTP 500 or a body that is not JSON
+    is a broken server, not a busy one.
+    """
+
+    def __init__(self, message: str, url: str, transient: bool = False):
         super().__init__(message)
         self.url = url
+        self.transient = transient
+
+
+class StillTransient(CoCalcError):
+    """A retried call ran out of budget while every answer was transient.
+
+    :attr:`attempts` (a :class:`~cocalc_api_tests.poll.Attempts`) names every wait.
+    """
+
+    def __init__(self, attempts: Any, last: CoCalcError):
+        super().__init__(f"{attempts.what} did not answer within the retry budget ({attempts.describe()}); last answer: {last}")
+        self.attempts = attempts
+        self.last = last
+
+
+class RunEnding(CoCalcError):
+    """A creating call was attempted after the run's cleanup had begun."""
+
+
+class AdminSignalsDisagree(CoCalcError):
+    """The server's two answers to "is this key a site admin's?" contradict each other."""
 
 
 class DatabaseError(CoCalcError):
@@ -59,26 +98,9 @@ class DatabaseError(CoCalcError):
 
 
 def is_transient(error: BaseException) -> bool:
-    """Whether *error* may go away if the call is made again (a timeout, a lost connection).
+    """Whether *error* is what a busy server answers, so that the same call may succeed later.
 
-    A refusal (``Error: ...``, a bad key) is permanent: retrying it only hides it.
+    A refusal (``Error: ...``, a bad key), an HTTP 500 or a malformed answer is
+    permanent: retrying it only hides it.
     """
-    if isinstance(error, CoCalcConnectionError):
-        return True
-    return isinstance(error, CoCalcAPIError) and error.transient
-
-
-def redact(text: str, *secrets: Optional[str]) -> str:
-    """*text* with every non-empty secret replaced by ``<redacted>``, longest first.
-
-    >>> redact("key sk-abc refused", "sk-abc")
-    'key <redacted> refused'
-    """
-    for secret in sorted({s for s in secrets if s}, key=len, reverse=True):
-        text = text.replace(secret, "<redacted>")
-    return text
-
-
-def _brief(args: Any, limit: int = 300) -> str:
-    text = repr(args)[1:-1] if isinstance(args, list) else repr(args)
-    return text if len(text) <= limit else text[: limit - 3] + "..."
+    return isinstance(error, (CoCalcConnectionError, CoCalcAPIError)) and error.transient

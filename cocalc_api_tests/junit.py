@@ -18,6 +18,8 @@ import unittest
 import xml.etree.ElementTree as ET
 from typing import Any, Dict, Iterable, List, Optional, Sequence, Tuple
 
+from .text import brief
+
 #: Characters XML 1.0 does not allow, even escaped.
 _NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff\ud800-\udfff]")
 
@@ -93,8 +95,7 @@ class JUnitResult(unittest.TextTestResult):
 
 def _message(error: BaseException, limit: int = 1000) -> str:
     """The error's text on one line, at most *limit* characters."""
-    text = " ".join(str(error).split()) or type(error).__name__
-    return text if len(text) <= limit else text[: limit - 3] + "..."
+    return brief(str(error), limit) or type(error).__name__
 
 
 def _split_id(test: unittest.TestCase) -> Tuple[str, str]:

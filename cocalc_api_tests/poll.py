@@ -10,7 +10,8 @@ import time
 from dataclasses import dataclass, field
 from typing import Callable, List, Optional, Tuple, Type, TypeVar
 
-from .errors import CoCalcError, is_transient
+from .errors import CoCalcError, StillTransient, is_transient
+from .text import brief
 
 T = TypeVar("T")
 
@@ -66,17 +67,8 @@ class Attempts:
 
     def describe(self) -> str:
         """``3 attempts in 182.0 s: timeout after 90.0 s, timeout after 90.1 s, answered after 2.0 s``."""
-        parts = [f"{'answered' if error is None else _short(error)} after {seconds:.1f} s" for seconds, error in self.tries]
+        parts = [f"{'answered' if error is None else brief(error, 60)} after {seconds:.1f} s" for seconds, error in self.tries]
         return f"{len(self.tries)} attempt{'s' * (len(self.tries) != 1)} in {self.seconds:.1f} s: " + ", ".join(parts)
-
-
-class StillTransient(CoCalcError):
-    """:func:`retry_transient` ran out of budget while every answer was transient."""
-
-    def __init__(self, attempts: Attempts, last: CoCalcError):
-        super().__init__(f"{attempts.what} did not answer within the retry budget ({attempts.describe()}); last answer: {last}")
-        self.attempts = attempts
-        self.last = last
 
 
 def retry_transient(
@@ -113,8 +105,3 @@ def retry_transient(
     finally:
         if on_done is not None:
             on_done(attempts)
-
-
-def _short(error: str, limit: int = 60) -> str:
-    text = " ".join(error.split())
-    return text if len(text) <= limit else text[: limit - 3] + "..."

@@ -17,22 +17,23 @@ The session also runs server work in the background (:attr:`Session.background`)
 and keeps the run's report of slow and retried calls (:attr:`Session.calls`).
 """
 import atexit
-import contextlib
 import signal
 import sys
 import threading
 import time
 import uuid
-from typing import Any, Callable, Dict, Iterator, Optional, Sequence
+from typing import Any, Callable, Dict, List, Optional, Sequence, Union
 
 from .background import Background
 from .calllog import CallLog
 from .cleanup import CleanupReport
-from .client import Hub, Project
+from .client import Hub, Project, ScopedProject
 from .config import Config
 from .custody import Custody
-from .errors import CoCalcAPIError, CoCalcConnectionError, CoCalcError, redact
+from .errors import AdminSignalsDisagree, CoCalcAPIError, CoCalcConnectionError, CoCalcError, KeyRefused
 from .poll import poll
+from .text import redact
+from .wordings import NOT_SITE_ADMIN
 
 #: Seconds to wait for a server that is still starting before giving up.
 SERVER_WAIT = 30.0
@@ -62,12 +63,8 @@ def project_key_scope(hub: Hub, project_id: Optional[str]) -> Optional[dict]:
     return scope if isinstance(scope, dict) and scope.get("project_id") == project_id else None
 
 
-class KeyRefused(CoCalcAPIError):
-    """The server refused ``COCALC_API_KEY``; :attr:`answer` is what it said."""
-
-    def __init__(self, message: str, answer: str):
-        super().__init__(message, "system.test")
-        self.answer = answer
+#: ``project_id`` for :meth:`Session.client`: a project client that names no project (the key does).
+KEY_PROJECT = ""
 
 
 def check_key(hub: Hub, config: Config, wait: Optional[float] = None) -> dict:
@@ -104,6 +101,34 @@ def check_key(hub: Hub, config: Config, wait: Optional[float] = None) -> dict:
             "system.test",
         )
     return scope
+
+
+def ask_site_admin(hub: Hub, config: Config) -> bool:
+    """Whether *hub*'s key is a site admin's, by two independent signals that must agree.
+
+    One is ``admin`` in the account's ``accounts.groups`` (``db.userQuery``), the other
+    whether ``org.getAll``, a site-admin call, is answered rather than refused.  When
+    they disagree the server is broken: :class:`AdminSignalsDisagree`, so that no test
+    skips (or fails) on a guess.
+    """
+    groups = hub.db.query({"accounts": {"groups": None}})
+    in_groups = "admin" in ((groups.get("accounts") or {}).get("groups") or []) if isinstance(groups, dict) else None
+    try:
+        orgs = hub.org.get_all()
+    except CoCalcAPIError as err:
+        if NOT_SITE_ADMIN not in err.message:
+            raise
+        answers_admin_call = False
+    else:
+        answers_admin_call = isinstance(orgs, list)
+    if in_groups is not answers_admin_call:
+        raise AdminSignalsDisagree(
+            f"The server at {config.host} contradicts itself about whether COCALC_API_KEY is a site admin's: "
+            f"db.userQuery of accounts.groups answered {redact(repr(groups), config.api_key)}, but org.getAll, a "
+            f"site-admin call, was {'answered' if answers_admin_call else 'refused'}. One of the two is a server "
+            "bug; the run stops rather than skip or fail the admin tests on a guess."
+        )
+    return answers_admin_call
 
 
 def start_and_ping(hub: Hub, project_id: str, *, start: bool = True, wait: float = PROJECT_START_WAIT) -> Project:
@@ -155,9 +180,10 @@ class Session:
         self.account_id: Optional[str] = self.scope.get("account_id")
         self.key_project_id: Optional[str] = self.scope.get("project_id")
         self.custody.protect(account_ids=[self.account_id], project_ids=[config.project_id])
-        #: Jupyter executions hold it shared (they overlap); stopping a kernel holds it alone, so it never
-        #: cuts another test's execution.
-        self.kernels = KernelGate()
+        self._clients: List[Any] = []
+        self._clients_lock = threading.Lock()
+        self._admin_lock = threading.Lock()
+        self._is_site_admin: Optional[bool] = None
         self._project_lock = threading.Lock()
         self._project_id: Optional[str] = config.project_id
         self._scratch_lock = threading.Lock()
@@ -168,6 +194,42 @@ class Session:
     def tracker(self) -> Any:
         """The run's :class:`~cocalc_api_tests.tracking.Tracker`."""
         return self.custody.tracker
+
+    # -- other keys and what the key may do --------------------------------------
+
+    def client(self, api_key: Optional[str], project_id: Optional[str] = None) -> Union[Hub, ScopedProject]:
+        """A client that calls the server with *api_key* (``None``: with no key at all).
+
+        The hub's client when *project_id* is ``None``; else the project endpoint's for
+        *project_id* (:data:`KEY_PROJECT` sends none, so a project-scoped key names it).
+        Its calls reach the run's report of slow calls, and it is closed with the session::
+
+            stranger = session.client(stranger_key)
+            stranger.projects.start(project_id)      # refused, one hopes
+        """
+        made: Union[Hub, ScopedProject]
+        if project_id is None:
+            made = Hub(api_key, self.config.host, observer=self.calls.observe)  # type: ignore[arg-type]
+        else:
+            made = ScopedProject(api_key, self.config.host, project_id or None, observer=self.calls.observe)
+        with self._clients_lock:
+            self._clients.append(made)
+        return made
+
+    @property
+    def is_site_admin(self) -> bool:
+        """Whether the key is a site admin's, asked of the server once.
+
+        Two independent signals must agree: ``admin`` in the account's
+        ``accounts.groups`` (read through ``db.userQuery``) and whether ``org.getAll``, a
+        site-admin call, is answered.  When they disagree the server is broken and
+        :class:`~cocalc_api_tests.errors.AdminSignalsDisagree` is raised, so no test
+        silently skips because of it.  A project-scoped key is never a site admin's.
+        """
+        with self._admin_lock:
+            if self._is_site_admin is None:
+                self._is_site_admin = ask_site_admin(self.hub, self.config) if self.account_id else False
+            return self._is_site_admin
 
     # -- names --------------------------------------------------------------------
 
@@ -293,50 +355,10 @@ class Session:
                 job = self.background.get("shared project")
                 if job is not None and job.done() and job.exception() is None:
                     job.result().close()
+                with self._clients_lock:
+                    for client in self._clients:
+                        client.close()
                 self.hub.close()
-
-
-class KernelGate:
-    """A lock held shared by many (kernel executions) or alone by one (a kernel stop).
-
-    The thread that holds it alone may also take it shared (it runs an execution of its own).
-    """
-
-    def __init__(self) -> None:
-        self._state = threading.Condition()
-        self._shared = 0
-        self._owner: Optional[int] = None
-        self._waiting = 0
-
-    @contextlib.contextmanager
-    def shared(self) -> Iterator[None]:
-        """Held together with other shared holders; waits while someone holds (or waits for) it alone."""
-        me = threading.get_ident()
-        with self._state:
-            if self._owner != me:
-                self._state.wait_for(lambda: self._owner is None and not self._waiting)
-            self._shared += 1
-        try:
-            yield
-        finally:
-            with self._state:
-                self._shared -= 1
-                self._state.notify_all()
-
-    @contextlib.contextmanager
-    def alone(self) -> Iterator[None]:
-        """Held by this thread only, once every shared holder has let go."""
-        with self._state:
-            self._waiting += 1
-            self._state.wait_for(lambda: self._owner is None and self._shared == 0)
-            self._waiting -= 1
-            self._owner = threading.get_ident()
-        try:
-            yield
-        finally:
-            with self._state:
-                self._owner = None
-                self._state.notify_all()
 
 
 class _signals_deferred:

@@ -11,13 +11,7 @@ import requests
 
 from .session import get_session
 from .support import KeyTestCase
-
-#: The project bridge's refusals, as CoCalc words them.
-NOT_COLLABORATOR = "user must be a collaborator on the project"
-NO_PROJECT = "must specify project_id or use project-specific api key"
-INVALID_ID = "invalid account_id or project_id -- all must be valid uuid's"
-OTHER_PROJECT = "project specific api key must match requested project"
-UNKNOWN_KEY = "must sign in as project or account"
+from .wordings import INVALID_ID, NO_KEY, NO_PROJECT, NOT_PROJECT_COLLABORATOR, OTHER_PROJECT, PROJECT_NO_KEY, must_collaborate
 
 
 def setUpModule() -> None:
@@ -33,24 +27,24 @@ class TestHubBridge(KeyTestCase):
 
     def test_start_of_a_project_one_is_not_on(self) -> None:
         error = self.assertCallFails(self.hub.projects.start, str(uuid.uuid4()), contains="")
-        self.assertEqual(error.message, "Error: must be collaborator on project to start it")
+        self.assertEqual(error.message, must_collaborate("start it"))
 
     def test_no_authorization(self) -> None:
         answer = requests.post(
             self.session.config.host + "/api/conat/hub", json={"name": "system.ping", "args": []}, timeout=60
         )
-        self.assertEqual((answer.status_code, answer.json()), (200, {"error": "You must provide authentication via an API key."}))
+        self.assertEqual((answer.status_code, answer.json()), (200, {"error": NO_KEY}))
 
 
 class TestProjectBridge(KeyTestCase):
-    def refusal(self, client, text: str) -> None:  # client: support.ScopedProject
+    def refusal(self, client, text: str) -> None:  # client: client.ScopedProject
         error = self.assertCallFails(client.system.ping, contains="")
         self.assertEqual(error.message, text)
 
     def test_account_key_refusals(self) -> None:
         key = self.session.config.api_key
         cases = (
-            ("a random project", str(uuid.uuid4()), NOT_COLLABORATOR),
+            ("a random project", str(uuid.uuid4()), NOT_PROJECT_COLLABORATOR),
             ("no project_id", None, NO_PROJECT),
             ("an invalid project id", "not-a-uuid", INVALID_ID),
         )
@@ -60,7 +54,7 @@ class TestProjectBridge(KeyTestCase):
 
     def test_bogus_key(self) -> None:
         project_id = self.create_tracked_project()
-        self.refusal(self.project_with_key(f"sk-bogus{uuid.uuid4().hex}", project_id), UNKNOWN_KEY)
+        self.refusal(self.project_with_key(f"sk-bogus{uuid.uuid4().hex}", project_id), PROJECT_NO_KEY)
 
     def test_project_key_on_a_random_project(self) -> None:
         project_id = self.create_tracked_project()

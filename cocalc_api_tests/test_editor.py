@@ -11,8 +11,9 @@ import itertools
 import json
 from typing import Any, Dict, List, Tuple
 
-from .poll import StillTransient, retry_transient
-from .support import JUPYTER_BUDGET, KERNEL, JupyterTestCase, ProjectTestCase, prepare, skip_on_ci
+from .errors import StillTransient
+from .poll import retry_transient
+from .support import JUPYTER_BUDGET, KERNEL, JupyterMixin, ProjectTestCase, prepare, skip_on_ci
 
 #: A notebook with an output, an execution count and a markdown cell with an attachment.
 NOTEBOOK: Dict[str, Any] = {
@@ -201,7 +202,7 @@ class TestTools(EditorTestCase):
         self.assertGreater(self.listing_by_name(self.folder)["w.pdf"]["size"], 0)
 
 
-class TestRunNotebook(JupyterTestCase, EditorTestCase):
+class TestRunNotebook(JupyterMixin, EditorTestCase):
     @skip_on_ci
     def test_every_code_cell_runs_in_the_notebooks_folder(self) -> None:
         notebook = copy.deepcopy(NOTEBOOK)

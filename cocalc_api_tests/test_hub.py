@@ -44,7 +44,7 @@ class TestHubSystem(APITestCase):
     def test_client_keeps_key_and_host(self) -> None:
         """A new Hub client (host with a trailing slash) reaches this server as this key's account, and only the hub."""
         config = self.session.config
-        hub = Hub(config.api_key, config.host + "/")
+        hub = Hub(config.api_key, config.host + "/")  # built by hand: the trailing slash is the point
         self.addCleanup(hub.close)
         scope = self.call(hub.system.test)
         self.assertEqual(scope.get("account_id"), self.session.account_id, f"system.test answered {scope!r}")
@@ -53,8 +53,7 @@ class TestHubSystem(APITestCase):
         self.assertCallFails(hub.call, "system.exec", [{"command": "true"}], contains="Error: unknown function 'system.exec'")
 
     def test_bogus_key_is_refused(self) -> None:
-        bogus = Hub(f"sk-bogus{uuid.uuid4().hex}", self.session.config.host)
-        self.addCleanup(bogus.close)
+        bogus = self.session.client(f"sk-bogus{uuid.uuid4().hex}")
         error = self.assertCallFails(bogus.system.ping, contains=BAD_KEY_ERROR)
         self.assertFalse(bogus.api_key in str(error), "the error text shows the API key")
 

@@ -11,12 +11,9 @@ import uuid
 from typing import Any, Dict
 
 from .session import get_session
-from .support import BAD_KEY_ERROR, KEY_CACHE_WAIT, KeyTestCase, SiteAdminTestCase, parse_time
+from .wordings import API_KEYS_NOT_COLLABORATOR, OTHER_PROJECT, PROJECT_NO_KEY, unknown_token_page
+from .support import BAD_KEY_ERROR, KEY_CACHE_WAIT, APITestCase, KeyTestCase, parse_time, requires_site_admin
 
-#: The project bridge's refusal of a key it does not know (any more).
-UNKNOWN_KEY_ERROR = "must sign in as project or account"
-#: What ``GET /auth/impersonate`` says about a token it does not (or no longer) know.
-UNKNOWN_TOKEN_PAGE = "ERROR: impersonate error -- Error: unknown or expired token: '{token}'"
 #: An API key's secret: ``sk-``, 16 random letters or digits, the key's id in 6 base-62 digits.
 SECRET = re.compile(r"^sk-[A-Za-z0-9]{16}[0-9A-Za-z]{6}$")
 
@@ -86,7 +83,7 @@ class TestProjectKeys(KeyCase):
         other = self.create_tracked_project()
         self.assertCallFails(
             self.project_with_key(key["secret"], other).system.ping,
-            contains="project specific api key must match requested project",
+            contains=OTHER_PROJECT,
         )
 
     def test_edit_renames_and_an_unknown_id_is_refused(self) -> None:
@@ -109,7 +106,7 @@ class TestProjectKeys(KeyCase):
         self.assertIsNone(answer)
         self.assertEqual(self.listed(key["project_id"]), [])
         self.assertRefusedWithin(
-            self.project_with_key(key["secret"]).system.test, contains=UNKNOWN_KEY_ERROR, timeout=KEY_CACHE_WAIT
+            self.project_with_key(key["secret"]).system.test, contains=PROJECT_NO_KEY, timeout=KEY_CACHE_WAIT
         )
 
     def test_key_expired_by_edit_is_refused_and_removed(self) -> None:
@@ -118,18 +115,19 @@ class TestProjectKeys(KeyCase):
         self.call(self.hub.system.manage_api_keys, "edit", project_id=key["project_id"], id=key["id"], expire=past)
         self.assertEqual(parse_time(self.listed(key["project_id"], id=key["id"])[0]["expire"]), parse_time(past))
         self.assertRefusedWithin(
-            self.project_with_key(key["secret"]).system.test, contains=UNKNOWN_KEY_ERROR, timeout=KEY_CACHE_WAIT
+            self.project_with_key(key["secret"]).system.test, contains=PROJECT_NO_KEY, timeout=KEY_CACHE_WAIT
         )
         self.assertEqual(self.listed(key["project_id"]), [], "CoCalc deletes an expired key when it is presented")
 
     def test_keys_of_a_project_one_is_not_on_are_refused(self) -> None:
         self.assertCallFails(
             self.hub.system.manage_api_keys, "get", project_id=str(uuid.uuid4()),
-            contains="Error: user must be collaborator on project to manage project_id api keys",
+            contains=API_KEYS_NOT_COLLABORATOR,
         )
 
 
-class TestAuthTokens(SiteAdminTestCase, KeyTestCase):
+@requires_site_admin
+class TestAuthTokens(KeyTestCase):
     def test_token_is_no_api_key_and_is_revoked(self) -> None:
         user = self.create_other_account()
         token = self.call(self.hub.system.generate_user_auth_token, user)
@@ -140,11 +138,12 @@ class TestAuthTokens(SiteAdminTestCase, KeyTestCase):
         self.assertIsNone(self.call(self.hub.system.revoke_user_auth_token, token))
         # Only now may the link be followed: with a live token it would sign in (and leave a remember_me row).
         page = self.http_get("/auth/impersonate", auth_token=token)
-        self.assertEqual((page.status_code, page.text.strip()), (200, UNKNOWN_TOKEN_PAGE.format(token=token)))
+        self.assertEqual((page.status_code, page.text.strip()), (200, unknown_token_page(token)))
         self.assertIsNone(self.call(self.hub.system.revoke_user_auth_token, token), "revoking twice is not an error")
 
 
-class TestPasswordResetLink(SiteAdminTestCase):
+@requires_site_admin
+class TestPasswordResetLink(APITestCase):
     def test_link_for_an_account_with_email(self) -> None:
         user = self.create_other_account()
         links = [self.call(self.hub.system.admin_reset_password_link, user) for _ in range(2)]

@@ -10,7 +10,7 @@ import uuid
 from typing import Any, Dict
 
 from .session import get_session
-from .support import SiteAdminTestCase, parse_time
+from .support import APITestCase, parse_time, requires_site_admin
 
 #: The quota the test licenses give.
 QUOTA = {"cpu": 1, "ram": 1, "disk": 1, "user": "academic", "member": True, "always_running": False}
@@ -24,7 +24,8 @@ def iso(moment: datetime.datetime) -> str:
     return moment.strftime("%Y-%m-%dT%H:%M:%S.000Z")
 
 
-class TestSiteLicenses(SiteAdminTestCase):
+@requires_site_admin
+class TestSiteLicenses(APITestCase):
     def new_license(self) -> Dict[str, Any]:
         """A tracked license valid from an hour ago until tomorrow; its fields."""
         now = datetime.datetime.now(datetime.timezone.utc)

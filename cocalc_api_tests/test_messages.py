@@ -12,7 +12,7 @@ import uuid
 from typing import Any, Dict, List, Optional
 
 from .session import get_session
-from .support import APITestCase, SiteAdminTestCase
+from .support import APITestCase, requires_site_admin
 
 #: The recipient's own bit of a flag when it is the only recipient: position 1 (0 is the sender's).
 OWN_BIT_SET = "01"
@@ -91,7 +91,8 @@ class TestRecipientViews(MessagesCase):
         )
 
 
-class TestThreadsAndRecipients(SiteAdminTestCase, MessagesCase):
+@requires_site_admin
+class TestThreadsAndRecipients(MessagesCase):
     """Messages to other accounts (made in organizations, which only site admins create)."""
 
     def sent(self, message_id: int) -> Dict[str, Any]:

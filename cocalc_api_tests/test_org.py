@@ -8,7 +8,6 @@ import urllib.parse
 import uuid
 from typing import Any, Dict, List
 
-from .client import Hub
 from .probes import HUB_PROBES
 from .session import get_session
 from .support import BAD_KEY_ERROR, ORG_CALLS, APITestCase, remote_name
@@ -155,8 +154,7 @@ class TestOrgTokens(OrgTestCase):
         token = answer["token"]
         self.assertRegex(token, r"^[A-Za-z0-9]{24}$", f"org.createToken answered {answer!r}")
         self.assertEqual(answer["url"], self.site_url(f"auth/impersonate?auth_token={token}"))
-        as_key = Hub(token, self.session.config.host)
-        self.addCleanup(as_key.close)
+        as_key = self.session.client(token)
         self.assertCallFails(as_key.system.test, contains=BAD_KEY_ERROR)
         self.assertIsNone(self.call(self.hub.org.expire_token, token))
         self.assertSignInRefused(token)

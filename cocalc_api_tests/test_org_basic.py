@@ -6,7 +6,7 @@ without a server in ``selftests/test_client.py``; here each test needs a correct
 import uuid
 from typing import Tuple
 
-from .client import Hub, remote_calls
+from .client import remote_calls
 from .probes import HUB_PROBES, PROJECT_PROBES
 from .session import get_session
 from .support import BAD_KEY_ERROR, ORG_CALLS, APITestCase
@@ -27,8 +27,7 @@ class OrgSetUp(APITestCase):
 class TestOrgAPIExposure(OrgSetUp):
     def test_org_api_object(self) -> None:
         """``hub.org`` calls carry their hub's key: the server refuses a bogus key's and answers ours."""
-        bogus = Hub(f"sk-bogus{uuid.uuid4().hex}", self.session.config.host)
-        self.addCleanup(bogus.close)
+        bogus = self.session.client(f"sk-bogus{uuid.uuid4().hex}")
         self.assertCallFails(bogus.org.get_all, contains=BAD_KEY_ERROR)
         self.assertIsInstance(self.call(self.hub.org.get_all), list)
 
@@ -89,8 +88,7 @@ class TestHubIntegrity(APITestCase):
         """An organization made through ``hub.org`` is the server's: another client with the key finds it."""
         name = self.unique_name("org-basic")
         self.call(self.create_tracked_org, name)
-        other = Hub(self.session.config.api_key, self.session.config.host)
-        self.addCleanup(other.close)
+        other = self.session.client(self.session.config.api_key)
         self.assertEqual(self.call(other.org.get, name).get("name"), name)
         self.assertIn(name, [row.get("name") for row in self.call(other.org.get_all)])
 

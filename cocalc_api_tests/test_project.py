@@ -4,6 +4,7 @@ import uuid
 
 from .client import Project
 from .session import TEMP_PROJECT_PREFIX
+from .wordings import NOT_PROJECT_COLLABORATOR
 from .support import CLOCK_SKEW, JupyterTestCase, parse_time, prepare, skip_on_ci
 
 #: Seconds CoCalc lets pass before it records an account's activity on a project again.
@@ -51,14 +52,13 @@ class TestProjectSystem(JupyterTestCase):
     def test_client_keeps_id_key_and_host(self) -> None:
         """A new Project client reaches its own project (and a stranger's is refused); hub calls are unknown there."""
         config = self.session.config
-        client = Project(config.api_key, config.host, self.project_id)
+        client = Project(config.api_key, config.host, self.project_id)  # built by hand: the class is the point
         self.addCleanup(client.close)
         scope = self.call(client.system.test)
         self.assertEqual(scope.get("project_id"), self.project_id, f"project system.test answered {scope!r}")
         self.assertRecentMs(scope.get("server_time"), "project system.test's server_time")
-        stranger = Project(config.api_key, config.host, str(uuid.uuid4()))
-        self.addCleanup(stranger.close)
-        self.assertCallFails(stranger.system.ping, contains="user must be a collaborator on the project")
+        stranger = self.session.client(config.api_key, str(uuid.uuid4()))
+        self.assertCallFails(stranger.system.ping, contains=NOT_PROJECT_COLLABORATOR)
         self.assertCallFails(
             client.call, "projects.state", [{"project_id": self.project_id}], contains="Error: unknown function 'projects.state'"
         )

@@ -8,14 +8,15 @@ import uuid
 from typing import Dict
 
 from .session import get_session
-from .support import EVENTUAL_WAIT, SiteAdminTestCase
+from .support import EVENTUAL_WAIT, APITestCase, requires_site_admin
 
 
 def setUpModule() -> None:
     get_session()
 
 
-class MembersCase(SiteAdminTestCase):
+@requires_site_admin
+class MembersCase(APITestCase):
     """Projects shared with other accounts (made in organizations, which only site admins create)."""
 
     def groups(self, project_id: str) -> Dict[str, str]:
@@ -82,7 +83,8 @@ class TestInviteCollaborator(MembersCase):
         self.assertEqual(self.groups(project_id), {self.session.account_id: "owner"})
 
 
-class TestSetQuotas(SiteAdminTestCase):
+@requires_site_admin
+class TestSetQuotas(APITestCase):
     def settings(self, project_id: str) -> dict:
         return self.project_row(project_id, "settings").get("settings") or {}
 

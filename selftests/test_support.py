@@ -1,6 +1,6 @@
 """The helpers that turn server misbehaviour into test failures, against a fake CoCalc.
 
-A real loopback HTTP server (:class:`test_client.RecordingServer`) answers each
+A real loopback HTTP server (:class:`helpers.RecordingServer`) answers each
 call from a script; a real :class:`~cocalc_api_tests.session.Session` (cleanup
 disabled, so no database) is built against it.  Each check runs a helper of
 :mod:`cocalc_api_tests.support` inside a throwaway test case and looks at that
@@ -8,9 +8,11 @@ case's outcome: a server error, a call that succeeds when it must not, an answer
 that never comes, must each fail the case with a message naming the call and
 the answer; a transient error must be retried, a refusal must not.
 """
+import sys
 import threading
 import time
 import unittest
+from types import ModuleType
 from typing import Any, Callable, List, Tuple
 from unittest import mock
 
@@ -18,13 +20,25 @@ from cocalc_api_tests import support
 from cocalc_api_tests.errors import CoCalcAPIError, CoCalcConnectionError
 from cocalc_api_tests.poll import Attempts, StillTransient, poll, retry_transient
 
-from test_client import ACCOUNT_ID, PROJECT_ID, Recorded, Reply, json_reply
-from test_session import FakeServerCase
+from helpers import ACCOUNT_ID, PROJECT_ID, FakeServerCase, Recorded, Reply, json_reply
 
 #: Answers that mean "no answer in time" (transient), worded as a real CoCalc words them: a cold
 #: kernel's bare ``timeout`` and the project bridge's 408 (note the trailing space).
 TIMEOUT = json_reply({"error": "timeout"})
+#: The hub bridge's 408, as CoCalc words it.
+HUB_TIMEOUT_TEXT = (
+    "timeout - Error: operation has timed out - callHub: subject='hub.account.x.api', name='system.ping', code='408' "
+)
 BRIDGE_TIMEOUT = json_reply({"error": f"timeout - callHub: subject='project.{PROJECT_ID}.0.api.-', name='system.exec', code='408' "})
+
+
+def globals_of(cls: type) -> ModuleType:
+    """The module whose globals the methods of *cls* read: the one to patch a limit of ``support`` in.
+
+    ``support`` may be one module or a package that re-exports its modules' names; a patch of the
+    re-exported name would not reach the code.
+    """
+    return sys.modules[cls.__module__]
 
 
 def script(*replies: Reply) -> Callable[[Recorded], Reply]:
@@ -168,7 +182,7 @@ class JupyterRetryTest(SupportTestCase):
     OUTPUT = [{"data": {"text/plain": "2"}}]
 
     def execute(self, budget: float) -> Outcome:
-        with mock.patch.object(support, "JUPYTER_BUDGET", budget):
+        with mock.patch.object(globals_of(support.JupyterTestCase), "JUPYTER_BUDGET", budget):
             return self.outcome(lambda case: case.execute_via_project("1 + 1"), base=support.JupyterTestCase)
 
     def test_timeouts_are_retried_within_the_budget_and_reported(self) -> None:
@@ -218,7 +232,7 @@ class PreparedTest(SupportTestCase):
         release = threading.Event()
         self.addCleanup(release.set)
         job = self.fake_session.background.submit("stuck", release.wait)
-        with mock.patch.object(support, "BACKGROUND_WAIT", 0.3):
+        with mock.patch.object(globals_of(support.APITestCase), "BACKGROUND_WAIT", 0.3):
             outcome = self.outcome(lambda case: case.prepared("stuck", lambda: job))
         self.assertFailsNaming(outcome, "background work 'stuck' did not finish within 0.3 s")
 
@@ -257,7 +271,7 @@ def api_error(text: str) -> CoCalcAPIError:
 
 class PollTest(unittest.TestCase):
     def test_transient_errors_and_unaccepted_values_are_retried(self) -> None:
-        attempt = Calls(api_error("timeout"), CoCalcConnectionError("refused", "http://x"), "starting", "running")
+        attempt = Calls(api_error("timeout"), CoCalcConnectionError("refused", "http://x", transient=True), "starting", "running")
         value = poll(attempt, timeout=30, interval=0.01, accept=lambda v: v == "running")
         self.assertEqual((value, attempt.count), ("running", 4))
 
@@ -270,13 +284,13 @@ class PollTest(unittest.TestCase):
         self.assertEqual(attempt.count, 1)
 
     def test_errors_outside_retry_on_are_raised_at_once(self) -> None:
-        attempt = Calls(CoCalcConnectionError("refused", "http://x"), "running")
+        attempt = Calls(CoCalcConnectionError("refused", "http://x", transient=True), "running")
         with self.assertRaises(CoCalcConnectionError):
             poll(attempt, timeout=30, interval=0.01, retry_on=(CoCalcAPIError,))
         self.assertEqual(attempt.count, 1)
 
     def test_at_the_deadline_the_last_transient_error_is_raised(self) -> None:
-        last = api_error("timeout - the last one")
+        last = api_error(HUB_TIMEOUT_TEXT)
         attempt = Calls(api_error("timeout"), last)
         started = time.monotonic()
         with self.assertRaises(CoCalcAPIError) as caught:
@@ -304,11 +318,11 @@ class RetryTransientTest(unittest.TestCase):
         return value, seen
 
     def test_timeouts_are_retried_and_every_attempt_reported(self) -> None:
-        value, seen = self.run_it(Calls(api_error("timeout"), api_error("timeout - callHub"), "answer"), budget=30)
+        value, seen = self.run_it(Calls(api_error("timeout"), api_error(HUB_TIMEOUT_TEXT), "answer"), budget=30)
         self.assertEqual(value, "answer")
         [attempts] = seen
-        self.assertEqual([error for _, error in attempts.tries], ["timeout", "timeout - callHub", None])
-        self.assertRegex(attempts.describe(), r"^3 attempts in \d+\.\d s: timeout after \d+\.\d s, timeout - callHub after "
+        self.assertEqual([error for _, error in attempts.tries], ["timeout", HUB_TIMEOUT_TEXT, None])
+        self.assertRegex(attempts.describe(), r"^3 attempts in \d+\.\d s: timeout after \d+\.\d s, timeout - Error: operation has timed out - callHub: subje\.\.\. after "
                                               r"\d+\.\d s, answered after \d+\.\d s$")
 
     def test_a_refusal_is_raised_at_once_and_reported(self) -> None:

@@ -1,0 +1,75 @@
+"""Who the tests call as: other keys' clients, refusals that come late, and the site-admin gate.
+
+>>> @requires_site_admin
+... class TestQuotas(APITestCase): ...
+
+A gate is a class decorator, so gates and helper mixins compose without a diamond of
+base classes.
+"""
+import unittest
+from typing import Any, Callable, Optional, TypeVar
+
+from ..client import Hub, ScopedProject
+from ..errors import CoCalcAPIError, CoCalcError
+from ..poll import poll
+from ..session import KEY_PROJECT, get_session
+from ..text import format_args
+from .core import APITestCase, remote_name
+
+C = TypeVar("C", bound=type)
+
+#: Why the tests of admin-only calls do not run for other keys.
+NOT_ADMIN_REASON = (
+    "the API key is not a site admin's (its accounts.groups lacks 'admin' and org.getAll refuses it); "
+    "admin-only calls untested"
+)
+#: Seconds CoCalc may go on accepting a deleted or expired API key (its key lookup is cached for 15 s).
+KEY_CACHE_WAIT = 45.0
+
+
+def requires_site_admin(cls: C) -> C:
+    """Class decorator: skip the class, with :data:`NOT_ADMIN_REASON`, unless the key is a site admin's."""
+    own = cls.__dict__.get("setUpClass")
+
+    def setUpClass(klass: Any) -> None:  # noqa: N802 (unittest's name)
+        if not get_session().is_site_admin:
+            raise unittest.SkipTest(NOT_ADMIN_REASON)
+        if own is not None:
+            own.__func__(klass)
+        else:
+            super(cls, klass).setUpClass()
+
+    cls.setUpClass = classmethod(setUpClass)  # type: ignore[attr-defined]
+    return cls
+
+
+class KeyTestCase(APITestCase):
+    """Helpers for tests that call the bridges with other keys and wait for refusals."""
+
+    def hub_with_key(self, api_key: Optional[str]) -> Hub:
+        """A hub client using *api_key* (``None``: no key), closed with the session."""
+        return self.session.client(api_key)  # type: ignore[return-value]
+
+    def project_with_key(self, api_key: Optional[str], project_id: Optional[str] = None) -> ScopedProject:
+        """A project-endpoint client using *api_key*, naming *project_id* only if given."""
+        return self.session.client(api_key, project_id or KEY_PROJECT)  # type: ignore[return-value]
+
+    def assertRefusedWithin(self, method: Callable, *args: Any, contains: str, timeout: float, **kwargs: Any) -> str:
+        """Repeat the call until it is refused with an error containing *contains*; the error text."""
+        description = f"{remote_name(method)}({format_args(args, kwargs)})"
+
+        def attempt() -> Optional[str]:
+            try:
+                method(*args, **kwargs)
+            except CoCalcAPIError as err:
+                if err.transient:
+                    raise
+                return err.message
+            return None
+
+        try:
+            text = poll(attempt, timeout=timeout, interval=1.0, accept=lambda t: t is not None, what=f"refusal of {description}")
+        except (TimeoutError, CoCalcError) as err:
+            self.fail(f"{description} was still not refused after {timeout:g} s: {err}")
+        self.assertIn(contains, text, f"{description} was refused with {text!r}; expected {contains!r}")
+        return text
