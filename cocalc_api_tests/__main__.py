@@ -6,7 +6,8 @@ Commands:
         -v / -q                   more or less output
         -f, --failfast            stop at the first failure
         -k PATTERN                only tests whose name matches (repeatable)
-        --parallel N              test classes run at once (default 16; 1 runs them in order)
+        --parallel N              test classes run at once (default 16; fewer while the server
+                                  is slow; 1 runs them in order)
         --junit-xml FILE          also write a JUnit XML report (always written, even
                                   when the run fails, is interrupted or its cleanup is incomplete)
         test names                e.g. cocalc_api_tests.test_org or test_org.TestOrgCRUD
@@ -30,7 +31,7 @@ from typing import List, Optional
 
 from .errors import CoCalcError
 from .junit import write_junit_xml
-from .runner import DEFAULT_PARALLEL, ParallelRunner
+from .runner import DEFAULT_PARALLEL, ParallelRunner, strain_of
 
 PACKAGE = "cocalc_api_tests"
 PROG = f"python -m {PACKAGE}"
@@ -140,7 +141,9 @@ def run(argv: List[str]) -> int:
         _say("interrupted while checking the server; nothing was created.")
         return 130
     verbosity = 0 if options.quiet else 1 + options.verbose
-    runner = ParallelRunner(parallel=options.parallel, verbosity=verbosity, failfast=options.failfast)
+    runner = ParallelRunner(
+        parallel=options.parallel, verbosity=verbosity, failfast=options.failfast, strain=strain_of(session.calls)
+    )
     notes: List[str] = []
     status = 1
     try:

@@ -208,6 +208,17 @@ class Cleaner:
         self._side: Dict[str, List[db.SideRows]] = {}
         self._lock = threading.Lock()
         self._report: Optional[CleanupReport] = None
+        self._stop_keys: Dict[str, str] = {}
+        self._stop_keys_lock = threading.Lock()  # not _lock: run() holds that while it stops
+
+    def stop_as(self, project_id: str, api_key: str) -> None:
+        """Stop *project_id* with *api_key* (a project the suite's key may not stop: another account's).
+
+        Kept in memory only, never in the ledger: ``cleanup --ledger`` deletes such a
+        project's rows but cannot stop it.
+        """
+        with self._stop_keys_lock:
+            self._stop_keys[project_id] = api_key
 
     def protect(self, account_ids: Iterable[Optional[str]] = (), project_ids: Iterable[Optional[str]] = ()) -> None:
         """Never delete these, even if tracked (the key's account, ``COCALC_PROJECT_ID``)."""
@@ -408,7 +419,9 @@ class Cleaner:
         if report.dry_run or not project_ids:
             report.stopped = list(project_ids)
             return
-        stopper = Hub(self.hub.api_key, self.hub.host, http_timeout=self.stop_timeout)
+        with self._stop_keys_lock:
+            keys = {p: self._stop_keys.get(p, self.hub.api_key) for p in project_ids}
+        stoppers = {key: Hub(key, self.hub.host, http_timeout=self.stop_timeout) for key in set(keys.values())}
         outcomes: Dict[str, Optional[str]] = {}
         pending = list(project_ids)
         lock = threading.Lock()
@@ -419,7 +432,7 @@ class Cleaner:
                     if not pending:
                         return
                     project_id = pending.pop()
-                outcome = _stop_one(stopper, project_id)
+                outcome = _stop_one(stoppers[keys[project_id]], project_id)
                 with lock:
                     outcomes[project_id] = outcome
 
@@ -431,7 +444,8 @@ class Cleaner:
         deadline = time.monotonic() + rounds * (self.stop_timeout + 5.0)
         for thread in threads:
             thread.join(max(0.0, deadline - time.monotonic()))
-        stopper.close()
+        for stopper in stoppers.values():
+            stopper.close()
         with lock:
             for project_id in project_ids:
                 outcome = outcomes.get(project_id, _STILL_STOPPING)

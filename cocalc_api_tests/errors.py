@@ -59,6 +59,10 @@ class KeyRefused(CoCalcAPIError):
         self.answer = answer
 
 
+class ActorError(CoCalcAPIError):
+    """Making the authorization tests' actors failed; the message names the step and the server's answer."""
+
+
 class CoCalcConnectionError(CoCalcError, ConnectionError):
     """The HTTP request itself failed (no connection, timeout, non-200 status, non-JSON body).
 
@@ -81,6 +85,22 @@ class StillTransient(CoCalcError):
 
     def __init__(self, attempts: Any, last: CoCalcError):
         super().__init__(f"{attempts.what} did not answer within the retry budget ({attempts.describe()}); last answer: {last}")
+        self.attempts = attempts
+        self.last = last
+
+
+class NotSettled(StillTransient):
+    """A call that changes state answered a timeout, and the change was not seen done in time either.
+
+    :attr:`attempts` names the call's wait and the wait for its state; :attr:`last` is the
+    call's answer, or the last state seen.
+    """
+
+    def __init__(self, attempts: Any, last: CoCalcError, state: str):
+        CoCalcError.__init__(
+            self, f"{attempts.what} answered a timeout and its change was not seen done ({attempts.describe()}); "
+            f"the call answered: {last}; {state}"
+        )
         self.attempts = attempts
         self.last = last
 

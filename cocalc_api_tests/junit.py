@@ -18,6 +18,7 @@ import unittest
 import xml.etree.ElementTree as ET
 from typing import Any, Dict, Iterable, List, Optional, Sequence, Tuple
 
+from . import security
 from .text import brief
 
 #: Characters XML 1.0 does not allow, even escaped.
@@ -138,7 +139,8 @@ def write_junit_xml(
             counts[kind] += 1
             child = ET.SubElement(case, kind, message=xml_text(message))
             if kind != "skipped":
-                child.set("type", kind)
+                # A way around one of CoCalc's checks is marked so that a CI dashboard can tell it apart.
+                child.set("type", "SECURITY" if message.startswith(security.PREFIX) else kind)
                 child.text = xml_text(detail)
     if slow or notes:
         lines = list(notes) + [f"slow or retried call: {entry.line()}" for entry in slow]

@@ -2,15 +2,17 @@
 
 >>> poll(lambda: hub.projects.state(pid), accept=lambda s: s["state"] == "opened", timeout=60)
 >>> retry_transient(lambda: project.system.jupyter_execute("1+1", "python3"), budget=300, what="...")
+>>> settle(lambda: hub.projects.stop(pid), read=lambda: hub.projects.state(pid),
+...        accept=lambda s: s["state"] == "opened", timeout=120, what="projects.stop")
 
-Neither sleeps a fixed time in the caller's stead: both end as soon as the
-condition holds, and both fail with what they saw when the deadline passes.
+None sleeps a fixed time in the caller's stead: each ends as soon as the
+condition holds, and each fails with what it saw when the deadline passes.
 """
 import time
 from dataclasses import dataclass, field
-from typing import Callable, List, Optional, Tuple, Type, TypeVar
+from typing import Any, Callable, List, Optional, Tuple, Type, TypeVar
 
-from .errors import CoCalcError, StillTransient, is_transient
+from .errors import CoCalcError, NotSettled, StillTransient, is_transient
 from .text import brief
 
 T = TypeVar("T")
@@ -60,6 +62,8 @@ class Attempts:
 
     what: str
     tries: List[Tuple[float, Optional[str]]] = field(default_factory=list)
+    #: How :meth:`describe` names a try that did not fail.
+    done: str = "answered"
 
     @property
     def seconds(self) -> float:
@@ -67,7 +71,7 @@ class Attempts:
 
     def describe(self) -> str:
         """``3 attempts in 182.0 s: timeout after 90.0 s, timeout after 90.1 s, answered after 2.0 s``."""
-        parts = [f"{'answered' if error is None else brief(error, 60)} after {seconds:.1f} s" for seconds, error in self.tries]
+        parts = [f"{self.done if error is None else brief(error, 60)} after {seconds:.1f} s" for seconds, error in self.tries]
         return f"{len(self.tries)} attempt{'s' * (len(self.tries) != 1)} in {self.seconds:.1f} s: " + ", ".join(parts)
 
 
@@ -102,6 +106,67 @@ def retry_transient(
                 continue
             attempts.tries.append((time.monotonic() - begun, None))
             return value
+    finally:
+        if on_done is not None:
+            on_done(attempts)
+
+
+class Settled:
+    """What :func:`settle` returns for a call that answered a timeout and whose change was then seen done."""
+
+    def __init__(self, answer: CoCalcError):
+        #: The call's own (transient) answer.
+        self.answer = answer
+
+    def __repr__(self) -> str:
+        return f"<no answer ({brief(str(self.answer), 80)}), and the change was seen done>"
+
+
+def settle(
+    change: Callable[[], T],
+    *,
+    read: Callable[[], Any],
+    accept: Callable[[Any], bool],
+    timeout: float,
+    what: str,
+    interval: float = 1.0,
+    on_done: Optional[Callable[[Attempts], None]] = None,
+) -> Any:
+    """Make *change*, a call that changes the server's state, and see the change through.
+
+    A call CoCalc answers with a timeout (:func:`is_transient`) is a call still in
+    progress: under load a project's start or stop outlasts the bridge's wait, and
+    goes on.  So such an answer is not a failure: *read* (a read of the state, e.g.
+    ``projects.state``) is polled until *accept* approves what it reads, within
+    *timeout* seconds of the call.  Returns the call's answer, or a :class:`Settled`
+    when it answered a timeout and the change was then seen done.  A refusal (of
+    the call or of a read) is raised at once; a change not seen done in time raises
+    :class:`NotSettled`, naming both waits and the last state read.  *on_done*
+    receives the :class:`Attempts` (the call, then the wait for its state) in every case.
+    """
+    attempts = Attempts(what)
+    started = time.monotonic()
+    try:
+        try:
+            value = change()
+        except CoCalcError as err:
+            attempts.tries.append((time.monotonic() - started, str(err)))
+            if not is_transient(err):
+                raise
+            waited = time.monotonic()
+            left = max(0.0, timeout - (waited - started))
+            try:
+                poll(read, timeout=left, interval=interval, accept=accept, what=f"the state {what} leads to")
+            except (TimeoutError, CoCalcError) as failure:
+                if isinstance(failure, CoCalcError) and not is_transient(failure):
+                    raise
+                attempts.tries.append((time.monotonic() - waited, "state not reached"))
+                raise NotSettled(attempts, err, str(failure)) from None
+            attempts.done = "state reached"
+            attempts.tries.append((time.monotonic() - waited, None))
+            return Settled(err)
+        attempts.tries.append((time.monotonic() - started, None))
+        return value
     finally:
         if on_done is not None:
             on_done(attempts)

@@ -7,21 +7,42 @@ call answers.  Every probe is safe on a shared server: CoCalc refuses it before 
 writes anything, and whatever a wrong server might create is made through the
 tracking mixin (or carries a tracked tag), so the cleaner removes it.
 
+No probe accepts an answer that a server answering ``null`` or ``[]`` to every call
+would give: a call whose right answer is empty is probed by what only CoCalc's code
+gives — a refusal of a value PostgreSQL cannot store (:data:`NUL`), a refusal of the
+raw argument the client method never sends (:func:`refused_by_name`), a tracked
+organization and member listed, CoCalc's own entries in a list — or, where the call
+really does nothing (``sync.close``), by its group refusing an unknown call
+(:func:`group_tells_calls_apart`).
+
 In the arguments and expected texts, ``<id>`` stands for a fresh random UUID (no
 project or account has it), ``<org>`` for the name of no organization, ``<me>``
 for the key's account and ``<shared>`` for the shared project.  Every method of
 :func:`cocalc_api_tests.client.remote_calls` needs a probe here (``test_org_basic``
 checks it).
+
+:data:`HUB_PROBES` are a site admin's: CoCalc's permission checks pass and the wrong
+argument is judged.  Another key gets the permission check's own refusal from the
+calls that are site admins' (or organization admins') only; :func:`hub_probes` picks
+the probes for the key in use.
 """
 import functools
 import uuid
 from typing import Any, Callable, Dict
+
+from .wordings import (
+    ADMIN_SEARCH_ONLY, MUST_BE_ADMIN, NOT_ORG_ADMIN, NOT_OWNER_DELETE, NOT_SITE_ADMIN, ONLY_ADMINS_CREATE_ORGS,
+    ONLY_SITE_ADMINS_ADD_USERS,
+)
 
 #: A probe gets the running :class:`~cocalc_api_tests.support.APITestCase`.
 Probe = Callable[[Any], None]
 
 #: A process id no kernel can have (above Linux's largest ``pid_max``).
 NO_SUCH_PID = 2**31 - 2
+#: A character PostgreSQL cannot store in text, and its refusal of a statement that tries.
+NUL = "\x00"
+NUL_REFUSED = 'invalid byte sequence for encoding "UTF8": 0x00'
 
 
 def _placeholders(test: Any) -> Dict[str, Callable[[], str]]:
@@ -108,6 +129,127 @@ def _name_taken(test: Any) -> None:
     )
 
 
+def both(*probes: Probe) -> Probe:
+    """A probe: every one of *probes* passes (for a call whose right answer alone an empty-answering server could give)."""
+
+    def probe(test: Any) -> None:
+        for each in probes:
+            each(test)
+
+    return probe
+
+
+def refused_by_name(method: str, args: Any, contains: str) -> Probe:
+    """A probe: the remote call of client method *method*, made with the raw *args* the method never sends, is refused.
+
+    For calls whose client method cannot send a wrong argument (it builds a valid one):
+    the refusal still comes from the server's code for the method's own remote name.
+    """
+
+    def probe(test: Any) -> None:
+        values = _placeholders(test)
+        client = _method(test, method.rsplit(".", 2)[0])
+        name = _method(test, method).remote_name
+        test.assertCallFails(client.call, name, _fill(args, values), contains=_fill(contains, values))
+
+    return probe
+
+
+def group_tells_calls_apart(method: str) -> Probe:
+    """A probe: an unknown call of the same group as client method *method* is refused as unknown.
+
+    Paired with a call whose right answer is empty (``null``, ``[]``): a server that
+    answers every call that way fails it.
+    """
+
+    def probe(test: Any) -> None:
+        client = _method(test, method.rsplit(".", 2)[0])
+        name = f"{_method(test, method).remote_name.split('.')[0]}.cocalcApiTestsNoSuchCall"
+        test.assertCallFails(client.call, name, [], contains=f"Error: unknown function '{name}'")
+
+    return probe
+
+
+def _org_with_member(test: Any) -> Dict[str, str]:
+    """A tracked organization with one tracked member, made once per test: ``{"name", "account_id", "email"}``."""
+    made = getattr(test, "_probe_org_with_member", None)
+    if made is None:
+        name, email = test.unique_name("probe-org"), test.unique_email("probe-member")
+        test.call(test.create_tracked_org, name)
+        made = {"name": name, "email": email, "account_id": test.call(test.create_tracked_user, name, email=email)}
+        test._probe_org_with_member = made
+    return made
+
+
+def _org_listed(test: Any) -> None:
+    """``org.getAll`` lists a tracked organization, and every row is a name with at most a title and admins."""
+    name = _org_with_member(test)["name"]
+    rows = test.call(test.hub.org.get_all)
+    test.assertIsInstance(rows, list, f"org.getAll answered {rows!r}")
+    test.assertIn(name, [r.get("name") for r in rows if isinstance(r, dict)], f"org.getAll lacks {name!r}: {rows!r}")
+    for row in rows:
+        test.assertTrue(
+            isinstance(row, dict) and isinstance(row.get("name"), str) and set(row) <= {"name", "title", "admin_account_ids"},
+            f"org.getAll row {row!r}",
+        )
+
+
+def _org_members(test: Any) -> None:
+    """``org.getUsers`` of a tracked organization answers its one tracked member."""
+    org = _org_with_member(test)
+    rows = test.call(test.hub.org.get_users, org["name"])
+    test.assertEqual(
+        [(r.get("account_id"), r.get("email_address")) for r in rows if isinstance(r, dict)] if isinstance(rows, list) else rows,
+        [(org["account_id"], org["email"])],
+        f"org.getUsers({org['name']!r}) answered {rows!r}",
+    )
+
+
+def _org_message_reaches_members(test: Any) -> None:
+    """``org.message`` with a subject PostgreSQL cannot store is refused by the insert of the member's message.
+
+    An organization without members gets no message and answers ``null`` whatever the
+    subject, so the refusal shows the call looked the members up and wrote to them.
+    """
+    org = _org_with_member(test)
+    test.assertCallFails(test.hub.org.message, org["name"], f"subject {NUL}", "body", contains=NUL_REFUSED)
+
+
+def _kernel_entries(test: Any, answer: Any, fill: Callable) -> None:
+    """``listJupyterKernels``: a list of ``{"pid" > 0, "connectionFile"}``."""
+    test.assertIsInstance(answer, list, f"system.listJupyterKernels answered {answer!r}")
+    for kernel in answer:
+        test.assertTrue(
+            isinstance(kernel, dict) and type(kernel.get("pid")) is int and kernel["pid"] > 0
+            and isinstance(kernel.get("connectionFile"), str),
+            f"system.listJupyterKernels entry {kernel!r}",
+        )
+
+
+def _kernel_specs(test: Any, answer: Any, fill: Callable) -> None:
+    """``editor.jupyterKernels``: a non-empty list of specs (name, argv), the same kernels the hub lists."""
+    test.assertTrue(isinstance(answer, list) and answer, f"editor.jupyterKernels answered {answer!r}, not a list of specs")
+    for spec in answer:
+        test.assertTrue(
+            isinstance(spec, dict) and isinstance(spec.get("name"), str) and isinstance(spec.get("argv"), list),
+            f"editor.jupyterKernels entry {spec!r}",
+        )
+    hub = test.call(test.hub.jupyter.kernels, project_id=test.project_id)
+    test.assertEqual(
+        sorted(s["name"] for s in answer), sorted(k.get("name") for k in hub if isinstance(k, dict)),
+        f"editor.jupyterKernels and the hub's jupyter.kernels list different kernels: {answer!r}, {hub!r}",
+    )
+
+
+def _x11_capabilities(test: Any, answer: Any, fill: Callable) -> None:
+    """``configuration("x11")``: a timestamp and the applications, CoCalc's own test entry ``unknown_test`` false."""
+    test.assertTrue(
+        isinstance(answer, dict) and set(answer) == {"timestamp", "capabilities"}
+        and isinstance(answer["capabilities"], dict) and answer["capabilities"].get("unknown_test") is False,
+        f"system.configuration('x11') answered {answer!r}",
+    )
+
+
 HUB_PROBES: Dict[str, Probe] = {
     # system
     "system.ping": answers("hub.system.ping", check=lambda t, a, f: t.assertRecentMs(a.get("now"), "system.ping's now")),
@@ -134,9 +276,9 @@ HUB_PROBES: Dict[str, Probe] = {
     "system.userTracking": refused("hub.system.user_tracking", "", {}, contains="Error: evt must be specified"),
     "system.logClientError": _tagged(
         "hub.system.log_client_error",
-        'invalid byte sequence for encoding "UTF8": 0x00',
+        NUL_REFUSED,
         event="<tag>",
-        error="a NUL byte \x00",
+        error=f"a NUL byte {NUL}",
     ),
     "system.webappError": _tagged(
         "hub.system.webapp_error",
@@ -147,7 +289,10 @@ HUB_PROBES: Dict[str, Probe] = {
     "system.generateUserAuthToken": refused(
         "hub.system.generate_user_auth_token", "not-a-uuid", contains='invalid input syntax for type uuid: "not-a-uuid"'
     ),
-    "system.revokeUserAuthToken": answers("hub.system.revoke_user_auth_token", "never-issued-<id>", check=equals(None)),
+    # A token PostgreSQL cannot compare: the refusal of the DELETE that revokes it (any other token answers null).
+    "system.revokeUserAuthToken": refused(
+        "hub.system.revoke_user_auth_token", f"never-issued-<id>{NUL}", contains=NUL_REFUSED
+    ),
     "system.adminResetPasswordLink": refused(
         "hub.system.admin_reset_password_link", "<id>", contains="Error: passwords are only defined for accounts with email"
     ),
@@ -199,7 +344,10 @@ HUB_PROBES: Dict[str, Probe] = {
         "hub.db.get_legacy_time_travel_info", "<id>", "no-such-file", check=equals({"uuid": ""})
     ),
     "db.getLegacyTimeTravelPatches": refused("hub.db.get_legacy_time_travel_patches", "not-a-uuid", contains="uuid is invalid"),
-    "db.removeBlobTtls": answers("hub.db.remove_blob_ttls", ["not-a-uuid"], check=equals(None)),
+    "db.removeBlobTtls": both(
+        answers("hub.db.remove_blob_ttls", ["<id>", "not-a-uuid"], check=equals(None)),
+        refused_by_name("hub.db.remove_blob_ttls", [{"uuids": "<id>"}], contains="TypeError: uuids.filter is not a function"),
+    ),
     # purchases
     "purchases.getBalance": answers("hub.purchases.get_balance", check=_number),
     "purchases.getMinBalance": answers("hub.purchases.get_min_balance", check=_number),
@@ -218,14 +366,7 @@ HUB_PROBES: Dict[str, Probe] = {
         "hub.jupyter.execute", "1 + 1", None, contains="Error: kernel must be specified in hash is not specified"
     ),
     # org (the key is a site admin's, so CoCalc's permission checks pass and the argument is judged)
-    "org.getAll": answers(
-        "hub.org.get_all",
-        check=lambda t, a, f: t.assertTrue(
-            isinstance(a, list)
-            and all(isinstance(r.get("name"), str) and set(r) <= {"name", "title", "admin_account_ids"} for r in a),
-            f"org.getAll answered {a!r}",
-        ),
-    ),
+    "org.getAll": _org_listed,
     "org.create": _name_taken,
     "org.get": refused("hub.org.get", "<org>", contains="Error: no org named '<org>'"),
     "org.set": refused("hub.org.set", "<org>", contains='error: syntax error at or near "WHERE"'),
@@ -239,12 +380,36 @@ HUB_PROBES: Dict[str, Probe] = {
         contains="error: value too long for type character varying(254)",
     ),
     "org.createToken": refused("hub.org.create_token", "<id>", contains="Error: user is not in an org"),
-    "org.expireToken": answers("hub.org.expire_token", "never-issued-<id>", check=equals(None)),
-    "org.getUsers": answers("hub.org.get_users", "<org>", check=equals([])),
+    "org.expireToken": refused("hub.org.expire_token", f"never-issued-<id>{NUL}", contains=NUL_REFUSED),
+    "org.getUsers": _org_members,
     "org.removeUser": refused("hub.org.remove_user", "<org>", "<id>", contains="Error: cannot find user '<id>'"),
     "org.removeAdmin": refused("hub.org.remove_admin", "<org>", "<id>", contains="Error: cannot find user '<id>'"),
-    "org.message": answers("hub.org.message", "<org>", "subject", "body", check=equals(None)),
+    "org.message": _org_message_reaches_members,
 }
+
+
+#: The probes that differ for a key that is not a site admin's: CoCalc refuses these calls
+#: before it looks at the argument, each with its own permission check's text.
+NOT_ADMIN_HUB_PROBES: Dict[str, Probe] = {
+    "system.adminResetPasswordLink": refused("hub.system.admin_reset_password_link", "<id>", contains=MUST_BE_ADMIN),
+    "projects.deleteProject": refused("hub.projects.delete", "<id>", contains=NOT_OWNER_DELETE),
+    "projects.setQuotas": refused("hub.projects.set_quotas", "not-a-uuid", memory=1000, contains=ADMIN_SEARCH_ONLY),
+    "org.getAll": refused("hub.org.get_all", contains=NOT_SITE_ADMIN),
+    "org.create": refused("create_tracked_org", "<org>", contains=ONLY_ADMINS_CREATE_ORGS),
+    "org.get": refused("hub.org.get", "<org>", contains=NOT_ORG_ADMIN),
+    "org.set": refused("hub.org.set", "<org>", contains=NOT_ORG_ADMIN),
+    "org.addUser": refused("hub.org.add_user", "<org>", "<id>", contains=ONLY_SITE_ADMINS_ADD_USERS),
+    "org.createUser": refused("create_tracked_user", "<org>", email="probe-<id>@test.local", contains=NOT_ORG_ADMIN),
+    "org.getUsers": refused("hub.org.get_users", "<org>", contains=NOT_ORG_ADMIN),
+    "org.removeUser": refused("hub.org.remove_user", "<org>", "<id>", contains=NOT_ORG_ADMIN),
+    "org.removeAdmin": refused("hub.org.remove_admin", "<org>", "<id>", contains=NOT_ORG_ADMIN),
+    "org.message": refused("hub.org.message", "<org>", "subject", "body", contains=NOT_ORG_ADMIN),
+}
+
+
+def hub_probes(site_admin: bool) -> Dict[str, Probe]:
+    """The hub's probes for a key that is (or is not) a site admin's."""
+    return HUB_PROBES if site_admin else dict(HUB_PROBES, **NOT_ADMIN_HUB_PROBES)
 
 
 PROJECT_PROBES: Dict[str, Probe] = {
@@ -263,9 +428,10 @@ PROJECT_PROBES: Dict[str, Probe] = {
         "no-such-kernel-<id>",
         contains='No spec available for kernel "no-such-kernel-<id>"',
     ),
-    "system.listJupyterKernels": answers(
-        "project.system.list_jupyter_kernels",
-        check=lambda t, a, f: t.assertTrue(isinstance(a, list) and all("pid" in k for k in a), f"answer {a!r}"),
+    # With no kernel running the right answer is [] (test_project checks the list itself).
+    "system.listJupyterKernels": both(
+        answers("project.system.list_jupyter_kernels", check=_kernel_entries),
+        group_tells_calls_apart("project.system.list_jupyter_kernels"),
     ),
     "system.stopJupyterKernel": answers(
         "project.system.stop_jupyter_kernel", NO_SUCH_PID, check=equals({"success": False})
@@ -273,7 +439,7 @@ PROJECT_PROBES: Dict[str, Probe] = {
     "system.version": answers(
         "project.system.version", check=lambda t, a, f: t.assertTrue(type(a) is int and a > 0, f"version {a!r}")
     ),
-    "system.configuration": answers("project.system.configuration", "no-such-aspect", check=equals(None)),
+    "system.configuration": answers("project.system.configuration", "x11", check=_x11_capabilities),
     "system.signal": refused("project.system.signal", 0, pid=NO_SUCH_PID, contains="Error: kill ESRCH"),
     "system.listing": refused(
         "project.system.listing", "no-such-folder-<id>", contains="ENOENT: no such file or directory, opendir '"
@@ -316,10 +482,7 @@ PROJECT_PROBES: Dict[str, Probe] = {
     "editor.jupyterKernelLogo": refused(
         "project.editor.jupyter_kernel_logo", "no-such-kernel-<id>", contains="Error: no such kernel 'no-such-kernel-<id>'"
     ),
-    "editor.jupyterKernels": answers(
-        "project.editor.jupyter_kernels",
-        check=lambda t, a, f: t.assertTrue(isinstance(a, list) and all("name" in k for k in a), f"answer {a!r}"),
-    ),
+    "editor.jupyterKernels": answers("project.editor.jupyter_kernels", check=_kernel_specs),
     "editor.formatterString": refused(
         "project.editor.formatter_string",
         "{}",
@@ -332,5 +495,8 @@ PROJECT_PROBES: Dict[str, Probe] = {
         5,
         contains="TypeError [ERR_INVALID_ARG_TYPE]: The first argument must be of type string or an instance of Buffer",
     ),
-    "sync.close": answers("project.sync.close", "no-such-file-<id>", check=equals(None)),
+    # CoCalc's sync.close does nothing and answers null: all a probe can show is that the server knows the call.
+    "sync.close": both(
+        answers("project.sync.close", "no-such-file-<id>", check=equals(None)), group_tells_calls_apart("project.sync.close")
+    ),
 }

@@ -12,6 +12,11 @@ Module fixtures run once per module: every ``setUpModule`` in the main thread
 before the first class starts (so the background work they start overlaps all
 tests), each ``tearDownModule`` after its module's last class; module cleanups
 at the very end.  Class fixtures run with their class.
+
+``parallel`` is a ceiling, not a quota: when the server shows strain (a call timed
+out or took longer than the slow-call threshold, :func:`strain_of` the run's call
+log), :class:`AdaptiveLimit` halves how many classes may *start*, and lets one more
+in again after each quiet spell.  Classes already running go on.
 """
 import io
 import sys
@@ -19,12 +24,73 @@ import threading
 import time
 import unittest
 from collections import OrderedDict
-from typing import Any, Dict, Iterable, List, Optional, Set, TextIO, Tuple
+from typing import Any, Callable, Dict, Iterable, List, Optional, Set, TextIO, Tuple
 
+from .calllog import CallLog
 from .junit import JUnitResult
 
 #: Classes run at once by default: what measured fastest with readable output (see README).
 DEFAULT_PARALLEL = 16
+#: Seconds after a cut in which new strain does not cut again (the calls then in flight began before it).
+CUT_COOLDOWN = 10.0
+#: Seconds without new strain after which one more class may run at once.
+CALM = 20.0
+#: Calls whose slowness is their kernel's, not the server's load (a cold or stalled Jupyter kernel).
+KERNEL_CALLS = ("jupyter.execute", "system.jupyterExecute")
+
+
+def strain_of(calls: CallLog) -> Callable[[], int]:
+    """How often the server has shown strain so far: the run's slow or retried calls, kernel executions aside.
+
+    Every call that took longer than the call log's threshold (10 s; CoCalc's bridge
+    answers a timeout after 15 s) or needed retries or a wait for its state is an entry.
+    """
+    return lambda: sum(1 for entry in calls.entries() if entry.call not in KERNEL_CALLS)
+
+
+class AdaptiveLimit:
+    """How many classes may run at once: at most *maximum*, halved on strain, one more after each calm spell.
+
+    *strain* returns a count that grows each time the server shows strain; *clock*
+    is ``time.monotonic`` but for tests.  :meth:`current` reads both and answers the
+    limit; :attr:`lowest` is the lowest it has been.
+    """
+
+    def __init__(
+        self,
+        maximum: int,
+        strain: Callable[[], int] = lambda: 0,
+        *,
+        cooldown: float = CUT_COOLDOWN,
+        calm: float = CALM,
+        clock: Callable[[], float] = time.monotonic,
+    ):
+        self.maximum = max(1, maximum)
+        self.limit = self.lowest = self.maximum
+        self._strain = strain
+        self._cooldown = cooldown
+        self._calm = calm
+        self._clock = clock
+        self._seen = strain()
+        self._last_cut = float("-inf")  # the first strain cuts at once
+        self._last_change = clock()
+        self._lock = threading.Lock()
+
+    def current(self) -> int:
+        """The limit now (cut if there was new strain since the last look, raised after a calm spell)."""
+        with self._lock:
+            now, seen = self._clock(), self._strain()
+            if seen > self._seen:
+                self._seen = seen
+                if now - self._last_cut >= self._cooldown and self.limit > 1:
+                    self.limit = max(1, self.limit // 2)
+                    self.lowest = min(self.lowest, self.limit)
+                    self._last_cut = now
+                self._last_change = now
+            elif self.limit < self.maximum and now - self._last_change >= self._calm:
+                self.limit += 1
+                self._last_change = now
+            return self.limit
 
 
 def flatten(suite: unittest.TestSuite) -> Iterable[unittest.TestCase]:
@@ -64,9 +130,12 @@ class ParallelRunner:
         verbosity: int = 1,
         failfast: bool = False,
         stream: Optional[TextIO] = None,
+        strain: Optional[Callable[[], int]] = None,
         **_: Any,
     ):
         self.parallel = max(1, parallel)
+        #: How many classes may start now (:class:`AdaptiveLimit`; *strain* as :func:`strain_of` gives).
+        self.limit = AdaptiveLimit(self.parallel, strain or (lambda: 0))
         self.verbosity = verbosity
         self.failfast = failfast
         self.stream = stream or sys.stderr
@@ -92,18 +161,27 @@ class ParallelRunner:
         ]
         pending = list(ready)
         left: Dict[str, int] = {m: sum(1 for k in ready if k[0] == m) for m in modules}
-        lock = threading.Lock()
+        lock = threading.Condition()
+        running = [0]
 
         def worker() -> None:
             while True:
                 with lock:
+                    # Wait for a slot under the adaptive limit (looked at again every second).
+                    while pending and not total.shouldStop and running[0] >= self.limit.current():
+                        lock.wait(1.0)
                     if not pending or total.shouldStop:
                         return
                     key = pending.pop(0)
-                self._run_class(groups[key], total)
-                with lock:
-                    left[key[0]] -= 1
-                    last = left[key[0]] == 0
+                    running[0] += 1
+                try:
+                    self._run_class(groups[key], total)
+                finally:
+                    with lock:
+                        running[0] -= 1
+                        left[key[0]] -= 1
+                        last = left[key[0]] == 0
+                        lock.notify_all()
                 if last:
                     with self._print_lock:
                         self._tear_down_module(key[0], total)
@@ -183,7 +261,10 @@ class ParallelRunner:
         run = result.testsRun
         out = self.stream
         out.write(unittest.TextTestResult.separator2 + "\n")
-        out.write(f"Ran {run} test{'s' * (run != 1)} in {result.wall:.3f}s ({self.parallel} at once)\n\n")
+        at_once = f"{self.parallel} at once"
+        if self.limit.lowest < self.parallel:
+            at_once += f"; down to {self.limit.lowest} while the server was slow"
+        out.write(f"Ran {run} test{'s' * (run != 1)} in {result.wall:.3f}s ({at_once})\n\n")
         details = []
         if result.failures:
             details.append(f"failures={len(result.failures)}")

@@ -24,8 +24,10 @@ import time
 import uuid
 from typing import Any, Callable, Dict, List, Optional, Sequence, Union
 
+from . import security
 from .background import Background
 from .calllog import CallLog
+from .changes import start_project
 from .cleanup import CleanupReport
 from .client import Hub, Project, ScopedProject
 from .config import Config
@@ -131,17 +133,23 @@ def ask_site_admin(hub: Hub, config: Config) -> bool:
     return answers_admin_call
 
 
-def start_and_ping(hub: Hub, project_id: str, *, start: bool = True, wait: float = PROJECT_START_WAIT) -> Project:
+def start_and_ping(
+    hub: Hub, project_id: str, *, start: bool = True, wait: float = PROJECT_START_WAIT, log: Optional[CallLog] = None
+) -> Project:
     """Start *project_id* (unless *start* is false) and wait until it answers ``system.ping``.
 
-    Returns a :class:`Project` client for it.  A refusal is raised at once; a
+    Returns a :class:`Project` client for it.  A start CoCalc answers with a timeout
+    goes on, so it is followed until the project runs (:func:`~cocalc_api_tests.changes.start_project`,
+    reported in *log*); all of it within *wait* seconds.  A refusal is raised at once; a
     project that stays silent raises the last transient error or :class:`TimeoutError`.
     """
+    deadline = time.monotonic() + wait
     if start:
-        hub.projects.start(project_id)
+        start_project(hub, project_id, wait=wait, log=log)
     client = hub.project(project_id)
     try:
-        poll(client.system.ping, timeout=wait, what=f"ping of project {project_id}")
+        left = max(0.0, deadline - time.monotonic())
+        poll(client.system.ping, timeout=left, what=f"ping of project {project_id}")
     except BaseException:
         client.close()
         raise
@@ -328,7 +336,7 @@ class Session:
 
     def _start_shared_project(self) -> Project:
         # The hub refuses project-scoped keys; their project must already run (the bridge starts it).
-        return start_and_ping(self.hub, self.project_id, start=bool(self.account_id))
+        return start_and_ping(self.hub, self.project_id, start=bool(self.account_id), log=self.calls)
 
     @property
     def project(self) -> Project:
@@ -347,7 +355,7 @@ class Session:
             if self._closed:
                 return self.custody.cleaner.run()
             self._closed = True
-            for line in self.calls.lines():
+            for line in self.calls.lines() + security.lines():
                 print(f"cocalc-api-tests: {line}", file=sys.stderr)
             try:
                 return self.custody.close()

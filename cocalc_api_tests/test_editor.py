@@ -1,15 +1,19 @@
 """The project's editor calls (new files, notebooks, kernels, formatting, terminals) and ``sync.close``.
 
-Calls that need a tool in the project (``jupyter nbconvert``, a Jupyter kernel,
-``smc-sagews2pdf``) ask the project whether it has the tool and skip, saying
-so, when it does not.
+Calls that need a tool in the project (``jupyter nbconvert``, ``smc-sagews2pdf``)
+ask the project whether it has the tool and skip, saying so, when it does not;
+an ``exec`` that does not demonstrably run the question fails instead.  The
+notebook run needs the kernel the Jupyter set-up registered (it is not skipped
+for a kernel missing from the list).
 """
 import base64
 import copy
 import hashlib
 import itertools
 import json
-from typing import Any, Dict, List, Tuple
+import shlex
+import uuid
+from typing import Any, Dict, List, Sequence, Tuple
 
 from .errors import StillTransient
 from .poll import retry_transient
@@ -66,13 +70,26 @@ class EditorTestCase(ProjectTestCase):
     def write(self, name: str, content: str) -> str:
         return self.write_file(f"{self.folder}/{name}", content)
 
-    def skip_unless_runs(self, command: str, tool: str) -> None:
-        """Skip this test unless *command* succeeds in the project (the project has *tool*)."""
-        result = self.call(self.project.system.exec, command, bash=True, err_on_exit=False, timeout=60)
-        if result["exit_code"] != 0:
-            said = (result["stderr"] or result["stdout"]).strip().splitlines()
-            detail = f": {said[-1][:160]}" if said else ""
-            self.skipTest(f"the project has no {tool} (`{command}` exits with {result['exit_code']}{detail})")
+    def skip_unless_has(self, programs: Sequence[str], tool: str) -> None:
+        """Skip this test unless every one of *programs* is on the project's PATH (the project has *tool*).
+
+        One script first prints a fresh nonce, then ``command -v`` of each program, stopping
+        (exit 1) at the first one missing.  Only an answer that shows the script ran (the
+        nonce, exit 0 with a path per program or exit 1) decides; any other answer fails the
+        test, so a broken ``exec`` cannot turn the test into a skip.
+        """
+        nonce = uuid.uuid4().hex
+        script = f"echo {nonce}; for p in {' '.join(map(shlex.quote, programs))}; do command -v \"$p\" || exit 1; done"
+        result = self.call(self.project.system.exec, script, bash=True, err_on_exit=False, timeout=60)
+        lines = str(result.get("stdout", "")).splitlines() if isinstance(result, dict) else []
+        found = lines[1:]
+        exit_code = result.get("exit_code") if isinstance(result, dict) else None
+        ran = lines[:1] == [nonce] and all(path.startswith("/") for path in found) and (
+            (exit_code == 0 and len(found) == len(programs)) or (exit_code == 1 and len(found) < len(programs))
+        )
+        self.assertTrue(ran, f"system.exec({script!r}) answered {result!r}, which does not show the script ran")
+        if exit_code == 1:
+            self.skipTest(f"the project has no {tool} (`command -v {programs[len(found)]}` finds nothing)")
 
 
 class TestNewFile(EditorTestCase):
@@ -87,7 +104,10 @@ class TestNewFile(EditorTestCase):
         self.assertEqual(self.read_file(path), "keep me")
 
     def test_an_empty_path_does_nothing(self) -> None:
+        """An empty (or null) path is ignored before CoCalc looks at it; a path that is no string is looked at, and refused."""
         self.assertIsNone(self.call(self.project.editor.new_file, ""))
+        self.assertIsNone(self.call(self.project.editor.new_file, None))
+        self.assertCallFails(self.project.editor.new_file, 5, contains="TypeError: path.startsWith is not a function")
 
 
 class TestStripNotebook(EditorTestCase):
@@ -187,14 +207,14 @@ class TestTerminal(EditorTestCase):
 
 class TestTools(EditorTestCase):
     def test_nbconvert_writes_a_script(self) -> None:
-        self.skip_unless_runs("jupyter nbconvert --version", "nbconvert")
+        self.skip_unless_has(("jupyter", "jupyter-nbconvert"), "nbconvert")
         path = self.write("nb.ipynb", json.dumps(NOTEBOOK))
         self.assertIsNone(self.call(self.project.editor.jupyter_nbconvert, ["--to", "script", path], timeout=120))
         script = self.read_file(f"{self.folder}/nb.py")
         self.assertIn("1+1", script)
 
     def test_print_sage_worksheet(self) -> None:
-        self.skip_unless_runs("command -v smc-sagews2pdf", "smc-sagews2pdf (Sage worksheet printing)")
+        self.skip_unless_has(("smc-sagews2pdf",), "smc-sagews2pdf (Sage worksheet printing)")
         path = self.write("w.sagews", "")
         options = {"title": "t", "author": "a", "date": "d", "contents": "false", "subdir": "false"}
         pdf = self.call(self.project.editor.print_sage_ws, path, options)
@@ -221,9 +241,12 @@ class TestRunNotebook(JupyterMixin, EditorTestCase):
             return run, self.project.editor.jupyter_run_notebook(run, json.dumps(notebook))
 
         with self.kernel(), self.session.calls.retrying():
-            kernels = [k.get("name") for k in self.call(self.project.editor.jupyter_kernels)]
-            if KERNEL not in kernels:
-                self.skipTest(f"the project has no {KERNEL} Jupyter kernel (editor.jupyterKernels lists {kernels})")
+            # The Jupyter set-up (the warm-up) registered the kernel: it must be listed, not skipped for.
+            kernels = [k.get("name") for k in self.call(self.project.editor.jupyter_kernels, no_cache=True)]
+            self.assertIn(
+                KERNEL, kernels,
+                f"editor.jupyterKernels lists {kernels} after the Jupyter set-up ({self.warm_up().get('register')!r})",
+            )
             try:
                 run, answer = retry_transient(attempt, budget=JUPYTER_BUDGET, what="editor.jupyterRunNotebook")
             except StillTransient as err:

@@ -1,15 +1,27 @@
 """The hub API: system calls, projects, the database, messages, sync and Jupyter kernel specs."""
 import time
 import uuid
-from typing import Any, Dict
+from typing import Any, Callable, Dict
 
+import requests
+
+from .changes import in_state
 from .client import Hub
-from .support import BAD_KEY_ERROR, CLOCK_SKEW, APITestCase, background_project, parse_time, prepare, remote_name
+from .errors import CoCalcAPIError, NotSettled
+from .poll import Settled, settle
+from .support import (
+    BAD_KEY_ERROR, CLOCK_SKEW, EVENTUAL_WAIT, HTTP_GET_TIMEOUT, APITestCase, background_project, parse_time, prepare,
+    remote_name,
+)
+from .text import format_args
+from .wordings import MUST_SIGN_IN
 
 #: The states of a project that is not running (CoCalc's stop ends in "opened").
 STOPPED = ("opened", "closed", "archived")
-#: Seconds within which the server's clock (in ms) must move on.
-PING_ADVANCE_WAIT = 5.0
+#: Seconds between two pings: the server's clock (in ms) must have moved on.
+PING_GAP = 0.01
+#: Seconds a ping may keep timing out (a busy server) before it fails.
+PING_WAIT = 30.0
 #: The projects the slow tests need: made (and started) in the background from the module's set-up,
 #: so that the tests only wait for what is left.  Job name -> ``background_project`` options.
 PROJECT_JOBS: Dict[str, Dict[str, Any]] = {
@@ -33,13 +45,55 @@ class HubTestCase(APITestCase):
         """The project made for *job* in the background (``{"project_id", "title", "start"?}``)."""
         return self.prepared(job, lambda: background_project(self.session, job, **PROJECT_JOBS[job]))
 
+    def change(
+        self, method: Callable[..., Any], *args: Any, read: Callable[[], Any], accept: Callable[[Any], bool], **kwargs: Any
+    ) -> Any:
+        """``method(*args, **kwargs)``, a call that changes state, seen through to its end within :data:`EVENTUAL_WAIT`.
+
+        A timeout from CoCalc is a change still in progress: *read* is polled until
+        *accept* approves it (:func:`~cocalc_api_tests.poll.settle`).  Returns the answer,
+        or a :class:`~cocalc_api_tests.poll.Settled` (no answer to check).  A refusal, or a
+        change never seen done, fails the test.
+        """
+        name = remote_name(method)
+        calls = self.session.calls
+        with calls.retrying():
+            try:
+                return settle(
+                    lambda: method(*args, **kwargs), read=read, accept=accept, timeout=EVENTUAL_WAIT,
+                    what=f"{name}({format_args(args, kwargs)})", on_done=lambda attempts: calls.attempts(name, attempts),
+                )
+            except NotSettled as err:
+                self.fail(str(err))
+            except CoCalcAPIError as err:
+                self.fail(err.describe())
+
+    def assertAnswered(self, answer: Any, expected: Any, what: str) -> None:
+        """*answer* equals *expected*, unless the call answered a timeout (:class:`Settled`: nothing to compare)."""
+        if not isinstance(answer, Settled):
+            self.assertEqual(answer, expected, f"{what} answered {answer!r}")
+
+    def stop(self, project_id: str) -> Dict[str, Any]:
+        """``projects.stop``, answered ``None`` (or seen through), until ``projects.state`` says stopped; that state."""
+        answer = self.change(
+            self.hub.projects.stop, project_id, read=lambda: self.hub.projects.state(project_id), accept=in_state(STOPPED)
+        )
+        self.assertAnswered(answer, None, f"projects.stop({project_id!r})")
+        return self.poll_call(self.hub.projects.state, project_id, accept=in_state(STOPPED))
+
 
 class TestHubSystem(APITestCase):
     """``system.*`` and the client itself."""
 
-    def test_ping(self) -> None:
-        answer = self.poll_call(self.hub.system.ping, accept=lambda a: isinstance(a, dict) and "now" in a, timeout=30)
+    def ping(self) -> int:
+        """``system.ping``'s ``now``; a timeout is asked again (a busy server), any other answer is judged at once."""
+        answer = self.poll_call(self.hub.system.ping, timeout=PING_WAIT)
+        self.assertTrue(isinstance(answer, dict) and set(answer) == {"now"}, f"system.ping answered {answer!r}")
         self.assertRecentMs(answer["now"], "system.ping's now")
+        return answer["now"]
+
+    def test_ping(self) -> None:
+        self.ping()
 
     def test_client_keeps_key_and_host(self) -> None:
         """A new Hub client (host with a trailing slash) reaches this server as this key's account, and only the hub."""
@@ -53,23 +107,24 @@ class TestHubSystem(APITestCase):
         self.assertCallFails(hub.call, "system.exec", [{"command": "true"}], contains="Error: unknown function 'system.exec'")
 
     def test_bogus_key_is_refused(self) -> None:
-        bogus = self.session.client(f"sk-bogus{uuid.uuid4().hex}")
-        error = self.assertCallFails(bogus.system.ping, contains=BAD_KEY_ERROR)
-        self.assertFalse(bogus.api_key in str(error), "the error text shows the API key")
+        """The hub refuses a bogus key with CoCalc's text, and its raw answer (before the client's redaction) hides the key."""
+        bogus = f"sk-bogus{uuid.uuid4().hex}"
+        answer = requests.post(
+            self.session.config.host + "/api/conat/hub", json={"name": "system.ping", "args": []}, auth=(bogus, ""),
+            timeout=HTTP_GET_TIMEOUT,
+        )
+        raw = answer.text + "".join(f"{name}: {value}" for name, value in answer.headers.items())
+        self.assertNotIn(bogus[len("sk-"):], raw, "the server's answer to a bogus key shows the key")
+        self.assertEqual((answer.status_code, answer.json()), (200, {"error": MUST_SIGN_IN}), f"answer {answer.text!r}")
+        self.assertCallFails(self.session.client(bogus).system.ping, contains=BAD_KEY_ERROR)
 
     def test_repeated_pings(self) -> None:
-        """Each ping's ``now`` is later than the one before (asked again until it is) and close to our clock."""
-        times = [self.call(self.hub.system.ping)["now"]]
+        """Each ping's ``now`` is later than the one before (pings :data:`PING_GAP` apart) and close to our clock."""
+        times = [self.ping()]
         for _ in range(4):
-            answer = self.poll_call(
-                self.hub.system.ping,
-                accept=lambda a: a.get("now", 0) > times[-1],
-                timeout=PING_ADVANCE_WAIT,
-                what=f"a system.ping later than {times[-1]}",
-            )
-            times.append(answer["now"])
-        for now in times:
-            self.assertRecentMs(now, f"system.ping's now (of {times})")
+            time.sleep(PING_GAP)
+            times.append(self.ping())
+            self.assertGreater(times[-1], times[-2], f"system.ping's now did not move on in {PING_GAP} s: {times}")
 
     def test_user_search(self) -> None:
         tag = uuid.uuid4().hex[:8]
@@ -232,7 +287,7 @@ class TestProjectLifecycle(HubTestCase):
     def test_project_lifecycle(self) -> None:
         made = self.project_for("test_hub lifecycle")
         project_id = made["project_id"]
-        self.assertIsNone(made["start"], f"projects.start({project_id!r}) answered {made['start']!r}")
+        self.assertAnswered(made["start"], None, f"projects.start({project_id!r})")
         client = self.hub.project(project_id)
         self.addCleanup(client.close)
         self.assertIn("now", self.call(client.system.ping))
@@ -240,9 +295,10 @@ class TestProjectLifecycle(HubTestCase):
         self.assertEqual((row.get("title"), row.get("description")), (made["title"], "lifecycle test"))
         uname = self.exec_ok("uname", project=client, args=["-a"])
         self.assertIn("Linux", uname["stdout"])
-        self.assertIsNone(self.call(self.hub.projects.stop, project_id))
-        self.poll_call(self.hub.projects.state, project_id, accept=lambda s: s.get("state") in STOPPED)
-        self.assertIsNone(self.call(self.hub.projects.delete, project_id))
+        self.stop(project_id)
+        rows = lambda: self.hub.projects.get(fields=("project_id", "deleted"), all=True, project_id=project_id)
+        answer = self.change(self.hub.projects.delete, project_id, read=rows, accept=lambda r: r and r[0].get("deleted"))
+        self.assertAnswered(answer, None, f"projects.deleteProject({project_id!r})")
         self.assertIs(self.project_row(project_id, "deleted").get("deleted"), True)
 
 
@@ -252,9 +308,8 @@ class TestProjectStop(HubTestCase):
     def test_stop(self) -> None:
         project_id = self.project_for("test_hub stop")["project_id"]
         self.poll_call(self.hub.projects.state, project_id, accept=lambda s: s.get("state") == "running")
-        self.assertIsNone(self.call(self.hub.projects.stop, project_id))
-        state = self.poll_call(self.hub.projects.state, project_id, accept=lambda s: s.get("state") in STOPPED)
-        self.assertIn(state.get("state"), STOPPED)
+        state = self.stop(project_id)
+        self.assertIn(state.get("state"), STOPPED, f"projects.state({project_id!r}) after the stop")
 
 
 class TestCopyPath(HubTestCase):
@@ -265,10 +320,13 @@ class TestCopyPath(HubTestCase):
         source, target = self.scratch_path(f"copy-src-{content[:8]}.txt"), f"copy-dst-{content[:8]}.txt"
         self.exec_ok(f"echo {content} > {source}", bash=True)
         target_id = self.project_for("test_hub copy target")["project_id"]
-        answer = self.call(
-            self.hub.projects.copy_path_between_projects, self.project_id, source, target_project_id=target_id, target_path=target
-        )
-        self.assertIsNone(answer)
         client = self.hub.project(target_id)
         self.addCleanup(client.close)
+        copied = lambda: client.system.exec("cat", args=[target], err_on_exit=False)
+        answer = self.change(
+            self.hub.projects.copy_path_between_projects, self.project_id, source,
+            target_project_id=target_id, target_path=target,
+            read=copied, accept=lambda result: result.get("stdout") == content + "\n",
+        )
+        self.assertAnswered(answer, None, "projects.copyPathBetweenProjects")
         self.assertEqual(self.exec_ok("cat", project=client, args=[target])["stdout"], content + "\n")

@@ -5,21 +5,28 @@
   ``hash``, a salted iterated HMAC in CoCalc's ``password-hash`` format
   (``sha512$<salt>$1000$<hex>``).  A row with ``project_id`` set is a
   project-scoped key.  Keys in the legacy ``accounts.api_key`` column work too.
-* Sign-in tokens (``org.createToken``) live in ``auth_tokens``; they are never
-  API keys.
+* Sign-in tokens (``org.createToken``, ``system.generateUserAuthToken``) live
+  in ``auth_tokens``; they are never API keys.  Following a token's link signs in
+  with a ``remember_me`` cookie: the cookie holds ``sha512$<salt>$1000$<uuid>``,
+  the ``remember_me`` row the (truncated) hash of that uuid with the same salt
+  (:func:`create_remember_me`, :func:`account_from_remember_me`).
+* Key and cookie lookups, bans and memberships are read through CoCalc's caches
+  (:mod:`.cached`); key validity rules are the ``key:*`` checks of :mod:`.checks`.
 
 :func:`mint_account` makes an account with a key for set-ups and tests.
 """
 import datetime
 import hashlib
 import hmac
+import re
 import secrets
 import string
 import threading
 import uuid
 from typing import Any, Dict, Optional, Tuple
 
-from .api_common import is_collaborator
+from . import cached, checks
+from .api_common import JsError, is_collaborator
 from .store import Store, utcnow
 
 API_KEY_PREFIX = "sk-"
@@ -131,37 +138,69 @@ def create_api_key(
     return secret
 
 
-def _is_banned(store: Store, account_id: Optional[str]) -> bool:
+def is_banned(store: Store, account_id: Optional[str]) -> bool:
+    """CoCalc's ``isBanned``: ``accounts.banned``, remembered (``banned-yes``/``banned-no`` caches of :mod:`.cached`)."""
     if not account_id:
         return False
+    caches = cached.of(store)
+    if caches is not None:
+        if caches.fresh("banned-yes", account_id) is not None:
+            return True
+        if caches.fresh("banned-no", account_id) is not None:
+            return False
     row = store.one("SELECT banned FROM accounts WHERE account_id=:a::UUID", a=account_id)
-    return bool(row and row.get("banned"))
+    banned = bool(row and row.get("banned"))
+    if caches is not None:
+        caches.put("banned-yes" if banned else "banned-no", account_id, True)
+        caches.drop("banned-no" if banned else "banned-yes", account_id)
+    return banned
+
+
+def _key_row(store: Store, key_id: int) -> Optional[Dict[str, Any]]:
+    """The ``api_keys`` row of *key_id* through the ``medium`` cache (or, with ``key:deleted`` broken, as last seen)."""
+    key = ("api_keys", key_id)
+    row = cached.read(store, "medium", key, lambda: store.one(
+        "SELECT account_id,project_id,hash,expire FROM api_keys WHERE id=:i", i=key_id))
+    if row is None and not checks.enforced(store, "key:deleted"):
+        caches = cached.of(store)
+        row = caches.last("medium", key) if caches is not None else None
+    return row
 
 
 def account_from_key(store: Store, secret: Any) -> Optional[Dict[str, str]]:
     """``{"account_id"}`` or ``{"project_id"}`` that *secret* signs in as, else None.
 
-    Like CoCalc, an expired key, or a project key whose creator is no longer a
-    collaborator, is deleted on use; a valid use records ``last_active``.
+    Like CoCalc (``getAccountWithApiKey``), keys are looked up through the
+    ``medium`` cache; an expired key, or a project key whose creator is no longer
+    a collaborator, is deleted on use; a valid use records ``last_active``.
     """
     if not secret or not isinstance(secret, str):
         return None
     if secret.startswith((API_KEY_PREFIX, "sk_")):
-        row = store.one("SELECT account_id FROM accounts WHERE api_key=:k::TEXT", k=secret)
+        row = cached.read(store, "medium", ("legacy", secret), lambda: store.one(
+            "SELECT account_id FROM accounts WHERE api_key=:k::TEXT", k=secret))
         if row:
-            return None if _is_banned(store, row["account_id"]) else {"account_id": row["account_id"]}
+            if checks.enforced(store, "key:banned") and is_banned(store, row["account_id"]):
+                return None
+            return {"account_id": row["account_id"]}
     if not secret.startswith(API_KEY_PREFIX) or len(secret) < 9:
         return None
     key_id = decode62(secret[-6:])
     if key_id is None or key_id > MAX_SERIAL:
         return None
-    row = store.one("SELECT account_id,project_id,hash,expire FROM api_keys WHERE id=:i", i=key_id)
-    if row is None or _is_banned(store, row["account_id"]):
+    row = _key_row(store, key_id)
+    if row is None:
         return None
-    if not verify_password(secret, row["hash"]):
+    if checks.enforced(store, "key:banned") and is_banned(store, row["account_id"]):
+        return None
+    if checks.enforced(store, "key:secret") and not verify_password(secret, row["hash"]):
+        return None
+    if row["project_id"] and checks.enforced(store, "key:creator-collaborator") \
+            and not is_collaborator(store, row["account_id"], row["project_id"]):
+        store.query("DELETE FROM api_keys WHERE id=:i", i=key_id)
         return None
     expired = row["expire"] is not None and row["expire"] <= utcnow()
-    if (row["project_id"] and not is_collaborator(store, row["account_id"], row["project_id"])) or expired:
+    if expired and checks.enforced(store, "key:expired"):
         store.query("DELETE FROM api_keys WHERE id=:i", i=key_id)
         return None
     store.query("UPDATE api_keys SET last_active=NOW() WHERE id=:i", i=key_id)
@@ -239,3 +278,73 @@ def create_auth_token(
         i=is_admin,
     )
     return token
+
+
+# ----------------------------------------------------------------- sign-in cookies
+
+#: Name of CoCalc's sign-in cookie (no base path) and of the cookie telling the browser its account.
+REMEMBER_ME_COOKIE = "remember_me"
+ACCOUNT_ID_COOKIE = "account_id"
+#: Highest iteration count a remember_me cookie may ask for.
+MAX_COOKIE_ITERATIONS = 10000
+
+
+def create_remember_me(store: Store, account_id: str, ttl_s: float) -> str:
+    """Store a ``remember_me`` row for *account_id* living *ttl_s* seconds; the cookie's value.
+
+    A fresh uuid is the secret: the row keeps the first 127 characters of its
+    salted hash, the cookie the algorithm, salt, iterations and the uuid itself.
+    """
+    checks.require(store, "impersonate:not-banned", lambda: not is_banned(store, account_id), JsError("user is banned"))
+    session_id = str(uuid.uuid4())
+    hashed = password_hash(session_id)
+    algorithm, salt, iterations, _ = hashed.split("$")
+    store.query(
+        "INSERT INTO remember_me (hash, expire, account_id) VALUES(:h::TEXT, :e::TIMESTAMP, :a::UUID)",
+        h=hashed[:127],
+        e=utcnow() + datetime.timedelta(seconds=ttl_s),
+        a=account_id,
+    )
+    return "$".join([algorithm, salt, iterations, session_id])
+
+
+def _js_parse_int(text: str) -> Optional[int]:
+    """JavaScript's ``parseInt(text)`` (None for NaN)."""
+    match = re.match(r"[\s\ufeff\xa0]*([+-]?)(0[xX][0-9a-fA-F]+|\d+)", text)
+    if match is None:
+        return None
+    sign = -1 if match.group(1) == "-" else 1
+    digits = match.group(2)
+    return sign * (int(digits[2:], 16) if digits[:2].lower() == "0x" else int(digits))
+
+
+def remember_me_hash(value: str) -> str:
+    """The ``remember_me.hash`` a cookie value names (CoCalc's ``getRememberMeHashFromCookieValue``)."""
+    parts = value.split("$")
+    if len(parts) != 4:
+        raise JsError("badly formatted remember_me cookie")
+    algorithm, salt, count_text, secret = parts
+    count = _js_parse_int(count_text) or 1
+    if count > MAX_COOKIE_ITERATIONS:
+        raise JsError("number of iterations invalid or too large")
+    rounds = count if count >= 1 else 2 - count  # JavaScript's loop from 1 down to a count below 1
+    if rounds > MAX_COOKIE_ITERATIONS + 2:  # (CoCalc would loop that long; the stand-in refuses)
+        raise JsError("number of iterations invalid or too large")
+    try:
+        digest = _iterated_hmac(algorithm, salt, rounds, secret)
+    except (ValueError, TypeError):
+        raise JsError(f"Invalid digest: {algorithm}", name="TypeError") from None
+    return f"{algorithm}${salt}${count}${digest}"[:127]
+
+
+def account_from_remember_me(store: Store, hashed: str) -> Optional[str]:
+    """The account a ``remember_me`` row of hash *hashed* signs in (``medium`` cache), else None."""
+    row = cached.read(store, "medium", ("remember_me", hashed), lambda: store.one(
+        "SELECT account_id, expire FROM remember_me WHERE hash = :h::CHAR(127)", h=hashed))
+    if row is None:
+        return None
+    if checks.enforced(store, "cookie:not-banned") and is_banned(store, row["account_id"]):
+        return None
+    if checks.enforced(store, "cookie:unexpired") and (row["expire"] is None or row["expire"] <= utcnow()):
+        return None
+    return row["account_id"]

@@ -11,6 +11,8 @@ import sys
 import traceback
 from typing import Any, Callable, Dict, List, Optional, Tuple
 
+from . import cached
+
 _UUID = re.compile(r"[a-fA-F0-9]{8}-[a-fA-F0-9]{4}-[a-fA-F0-9]{4}-[a-fA-F0-9]{4}-[a-fA-F0-9]{12}")
 
 
@@ -104,36 +106,59 @@ def opts_of(args: List[Any]) -> Dict[str, Any]:
     return first if isinstance(first, dict) else {}
 
 
+def _groups_row(store: Any, account_id: str) -> Optional[Dict[str, Any]]:
+    return store.one("SELECT groups FROM accounts WHERE account_id=:a::UUID", a=account_id)
+
+
 def user_groups(store: Any, account_id: str) -> List[str]:
-    """``accounts.groups`` of *account_id* (empty for an unknown account)."""
-    row = store.one("SELECT groups FROM accounts WHERE account_id=:a::UUID", a=account_id)
-    return (row or {}).get("groups") or []
+    """``accounts.groups`` of *account_id* as read just now (empty for an unknown account)."""
+    return (_groups_row(store, account_id) or {}).get("groups") or []
 
 
 def is_admin(store: Any, account_id: Optional[str]) -> bool:
-    """CoCalc's ``isAdmin``: the account's groups contain ``admin``."""
+    """CoCalc's ``isAdmin``: the account's groups contain ``admin`` (read through the ``long`` cache)."""
     if not account_id:
         raise JsError("invalid account")
-    return "admin" in user_groups(store, account_id)
+    row = cached.read(store, "long", ("groups", account_id), lambda: _groups_row(store, account_id))
+    return "admin" in ((row or {}).get("groups") or [])
 
 
-def project_group(store: Any, account_id: str, project_id: str) -> Optional[str]:
-    """The group (``owner``, ``collaborator``) of *account_id* on *project_id*, if any."""
-    row = store.one(
+def db_is_admin(store: Any, account_id: Optional[str]) -> bool:
+    """The database object's ``is_admin`` (user queries): through its own ``query`` cache."""
+    row = cached.read(store, "query", ("groups", account_id), lambda: _groups_row(store, account_id), cached.always)
+    return "admin" in ((row or {}).get("groups") or [])
+
+
+def _group_row(store: Any, account_id: Any, project_id: Any) -> Optional[Dict[str, Any]]:
+    return store.one(
         "SELECT users#>>ARRAY[:a::TEXT,'group'] AS grp FROM projects WHERE project_id=:p::UUID",
         a=account_id,
         p=project_id,
     )
-    return (row or {}).get("grp")
+
+
+def project_group(store: Any, account_id: str, project_id: str) -> Optional[str]:
+    """The group (``owner``, ``collaborator``) of *account_id* on *project_id*, if any, as stored now."""
+    return (_group_row(store, account_id, project_id) or {}).get("grp")
 
 
 def is_collaborator(store: Any, account_id: Any, project_id: Any) -> bool:
-    """CoCalc's ``isCollaborator``: owner or collaborator of the project."""
+    """CoCalc's ``isCollaborator``: owner or collaborator of the project (read through the ``long`` cache)."""
     if not is_valid_uuid(account_id) or not is_valid_uuid(project_id):
         raise JsError("invalid account_id or project_id -- all must be valid uuid's")
     if account_id == project_id:
         return True
-    return project_group(store, account_id, project_id) in ("owner", "collaborator")
+    row = cached.read(store, "long", ("group", account_id, project_id), lambda: _group_row(store, account_id, project_id))
+    return (row or {}).get("grp") in ("owner", "collaborator")
+
+
+def in_project_group(store: Any, account_id: Any, project_id: Any) -> bool:
+    """The database's ``user_is_in_project_group``: owner or collaborator now, or else a site admin."""
+    if account_id is None:
+        return False
+    if project_group(store, account_id, project_id) in ("owner", "collaborator"):
+        return True
+    return db_is_admin(store, account_id)
 
 
 def check_args(args: Any) -> List[Any]:

@@ -22,7 +22,12 @@ import threading
 import time
 from typing import Any, Dict, List, Optional
 
-from .api_common import JsError, PlainError, is_admin, is_collaborator, is_valid_uuid, js_str, opts_of, project_group, type_error
+from . import checks
+from .api_common import (
+    JsError, PlainError, db_is_admin, in_project_group, is_collaborator, is_valid_uuid, js_str, opts_of, type_error,
+    user_groups,
+)
+from .cached import always, read
 from .query_tables import HANDLERS, missing_handler
 from .store import epoch_ms, iso, utcnow
 
@@ -69,8 +74,16 @@ _JSON_COLUMNS = {
                  "run_quota", "addons", "lti_data", "env", "pay_as_you_go_quotas"},
 }
 
+#: ``crm_accounts`` (``util/db-schema/accounts.ts``): every account, for site admins only.
+_CRM_ACCOUNT_GET = dict(_ACCOUNT_GET, banned=None, groups=None, notes=None, salesloft_id=None,
+                        sign_up_usage_intent=None, owner_id=None, deleted=None)
+_CRM_ACCOUNT_SET = ("account_id", "name", "first_name", "last_name", "autosave", "font_size", "banned", "unlisted",
+                    "notes", "tags", "salesloft_id", "purchase_closing_day", "min_balance")
+
 TABLES: Dict[str, Dict[str, Any]] = {
     "accounts": {"db": "accounts", "key": "account_id", "get": _ACCOUNT_GET, "set": _ACCOUNT_SET, "options": []},
+    "crm_accounts": {"db": "accounts", "key": "account_id", "get": _CRM_ACCOUNT_GET, "set": _CRM_ACCOUNT_SET,
+                     "options": [], "admin": True},
     "projects": {"db": "projects", "key": "project_id", "get": _PROJECT_GET, "set": _PROJECT_SET,
                  "options": [{"limit": PROJECTS_LIMIT}, {"order_by": "-last_edited"}],
                  "recent": True},
@@ -96,17 +109,24 @@ def _subs(value: Any, subs: Dict[str, Any]) -> Any:
     return value
 
 
-def user_query(app: Any, account_id: str, query: Any, options: Any) -> Any:
-    """Run one user query (or a list of them) as *account_id*."""
+def user_query(app: Any, account_id: str, query: Any, options: Any, project_id: Any = None) -> Any:
+    """Run one user query (or a list of them) as *account_id*.
+
+    *project_id* is the ``project_id`` among the caller's options, which CoCalc
+    passes on as the project the query acts for: project rows are then read and
+    written for that project without a membership check (a hole of CoCalc's,
+    reproduced: ``server/conat/api/db.ts`` hands the caller's options to
+    ``database/user-query``).
+    """
     options = [] if options is None else options
-    for option in options if isinstance(options, list) else []:
+    for option in options if isinstance(options, list) and account_id is not None else []:
         if isinstance(option, dict) and option.get("account_id") is not None:
-            if not is_admin(app.store, account_id):
-                raise PlainError("user must be admin to sudo")
+            checks.require(app, "db.userQuery:sudo", lambda: "admin" in user_groups(app.store, account_id),
+                           PlainError("user must be admin to sudo"))
             rest = [o for o in options if not (isinstance(o, dict) and o.get("account_id") is not None)]
-            return user_query(app, option["account_id"], query, rest)
+            return user_query(app, option["account_id"], query, rest, project_id)
     if isinstance(query, list):
-        return [user_query(app, account_id, q, options) for q in query]
+        return [user_query(app, account_id, q, options, project_id) for q in query]
     if not isinstance(query, dict):
         query = {}
     if len(query) > 1:
@@ -124,18 +144,19 @@ def user_query(app: Any, account_id: str, query: Any, options: Any) -> Any:
     options = [o for o in options if not (isinstance(o, dict) and "set" in o)]
     if not isinstance(body, dict):
         raise PlainError(f"FATAL: invalid user_query of '{js_str(table)}' -- query must be an object")
-    body = _subs(copy.deepcopy(body), {"{account_id}": account_id})
+    body = _subs(copy.deepcopy(body), {"{account_id}": account_id, "{project_id}": project_id})
     is_set = forced[-1] if forced else not has_null_leaf(body)
     if table in HANDLERS:
-        return _handled_query(app, account_id, table, body, is_set, multi)
+        return _handled_query(app, account_id, table, body, is_set, multi, project_id)
     if is_set:
-        set_query(app, account_id, table, body)
+        set_query(app, account_id, table, body, project_id)
         return {}
-    result = get_query(app, account_id, table, body, options, multi)
+    result = get_query(app, account_id, table, body, options, multi, project_id)
     return {} if result is None else {table: result}
 
 
-def _handled_query(app: Any, account_id: str, table: str, body: Dict[str, Any], is_set: bool, multi: bool) -> Any:
+def _handled_query(app: Any, account_id: str, table: str, body: Dict[str, Any], is_set: bool, multi: bool,
+                   project_id: Any = None) -> Any:
     """A query on one of the tables of :mod:`query_tables`."""
     getter, setter = HANDLERS[table]
     if is_set:
@@ -145,7 +166,7 @@ def _handled_query(app: Any, account_id: str, table: str, body: Dict[str, Any], 
         return {}
     if getter is None:
         raise missing_handler(table, "get")
-    result = getter(app, account_id, body, multi)
+    result = getter(app, account_id, body, multi, project_id)
     return {} if result is None else {table: result}
 
 
@@ -238,34 +259,37 @@ def _parse_options(options: List[Any], columns: Dict[str, Any]) -> Dict[str, Any
     return parsed
 
 
-def get_query(app: Any, account_id: str, table: str, body: Dict[str, Any], options: List[Any], multi: bool) -> Any:
+def get_query(app: Any, account_id: str, table: str, body: Dict[str, Any], options: List[Any], multi: bool,
+              project_id: Any = None) -> Any:
     """A read: the rows (or row) of *table* the caller may see, fields as asked."""
     spec = _spec(table, "get")
     fields = spec["get"]
     for field in body:
-        if field not in fields:
-            raise PlainError(f"FATAL: user get query not allowed for {table}.{field}")
+        checks.require(app, "db.userQuery:get-fields", field in fields,
+                       PlainError(f"FATAL: user get query not allowed for {table}.{field}"))
+    if spec.get("admin"):
+        require_admin_table(app, account_id)
     given = {name for option in options if isinstance(option, dict) for name in option}
     options = list(options) + [o for o in spec["options"] if not set(o) & given]
     params: Dict[str, Any] = {"me": account_id}
-    if spec["key"] == "account_id":
-        where = ["account_id = :me::UUID"]
+    if spec.get("admin"):
+        where = []  # an admin table's pg_where is empty: every row
+    elif spec["key"] == "account_id":
+        where = ["account_id = :me::UUID"] if checks.enforced(app, "db.userQuery:accounts-own") else []
     else:
         where = [f"last_edited >= NOW() - interval '{PROJECTS_CUTOFF}'"] if spec.get("recent") else []
         wanted = body.get("project_id")
         if wanted:
-            if project_group(app.store, account_id, wanted) not in ("owner", "collaborator"):
-                raise PlainError(
-                    f"FATAL: you do not have read access to this project -- account_id={account_id}, project_id_=undefined"
-                )
-            where.append(f"project_id = {_param(params, wanted, False)}::UUID")
-        else:
+            if project_id is None:
+                require_project_read(app, account_id, wanted)
+            where.append(f"project_id = {_param(params, wanted if project_id is None else project_id, False)}::UUID")
+        elif checks.enforced(app, "db.userQuery:projects-mine"):
             where.append("project_id = ANY(select project_id from projects where users ? :me::TEXT)")
     where += _filters(table, body, params)
     parsed = _parse_options(options, fields)
     if parsed.get("only_changes"):
         return None
-    sql = f"SELECT {','.join(_quote(f) for f in body)} FROM {spec['db']} WHERE " + " AND ".join(where)
+    sql = f"SELECT {','.join(_quote(f) for f in body)} FROM {spec['db']}" + (" WHERE " + " AND ".join(where) if where else "")
     if parsed["order_by"]:
         sql += " ORDER BY " + ", ".join(parsed["order_by"])
     sql += f" LIMIT {parsed['limit']}"
@@ -275,6 +299,19 @@ def get_query(app: Any, account_id: str, table: str, body: Dict[str, Any], optio
     if not multi:
         return rows[0] if rows else None
     return [{k: v for k, v in row.items() if v is not None} for row in rows]
+
+
+def require_admin_table(app: Any, account_id: Any) -> None:
+    """CoCalc's ``_require_is_admin`` for a table whose user queries are marked ``admin``."""
+    checks.require(app, "db.userQuery:admin-table", lambda: account_id and db_is_admin(app.store, account_id),
+                   PlainError("FATAL: user must be an admin"))
+
+
+def require_project_read(app: Any, account_id: Any, project_id: Any) -> None:
+    """A read naming *project_id* needs membership or site admin (the user-query engine's ``'projects'`` rule)."""
+    checks.require(app, "db.userQuery:projects-read", lambda: in_project_group(app.store, account_id, project_id),
+                   PlainError("FATAL: you do not have read access to this project -- "
+                              f"account_id={account_id}, project_id_=undefined"))
 
 
 def _set_defaults(row: Dict[str, Any], fields: Dict[str, Any]) -> None:
@@ -303,7 +340,7 @@ def _merge(old: Any, new: Any) -> Any:
     return merged
 
 
-def set_query(app: Any, account_id: str, table: str, body: Dict[str, Any]) -> None:
+def set_query(app: Any, account_id: str, table: str, body: Dict[str, Any], project_id: Any = None) -> None:
     """A write: change fields of the caller's account or of a project the caller is on."""
     spec = _spec(table, "set")
     writable = spec["set"]
@@ -312,10 +349,15 @@ def set_query(app: Any, account_id: str, table: str, body: Dict[str, Any]) -> No
     if not changes:
         return  # nothing would be modified (CoCalc's shortcut)
     for field in body:
-        if field not in writable:
-            raise PlainError(f"FATAL: changing {table}.{field} not allowed")
-    if key == "account_id":
-        row_id = account_id
+        checks.require(app, "db.userQuery:set-fields", field in writable,
+                       PlainError(f"FATAL: changing {table}.{field} not allowed"))
+    if spec.get("admin"):
+        require_admin_table(app, account_id)
+        row_id = body.get("account_id")
+        if row_id is None:  # (CoCalc would create a row)
+            raise PlainError(f"the stand-in does not support a {table} set query without account_id")
+    elif key == "account_id":
+        row_id = account_id if checks.enforced(app, "db.userQuery:accounts-own") else body.get("account_id", account_id)
         for field in ("first_name", "last_name"):
             if field in changes and changes[field] is not None:
                 changes[field] = str(changes[field])[:254]
@@ -325,7 +367,11 @@ def set_query(app: Any, account_id: str, table: str, body: Dict[str, Any]) -> No
         row_id = body.get("project_id")
         if row_id is None:
             raise PlainError(f"FATAL: must specify {table}.project_id")
-        _require_write_access(app, account_id, row_id)
+        if project_id is None:
+            _require_write_access(app, account_id, row_id)
+        else:  # acting for a project (CoCalc's _user_set_query_enforce_requirements): that project only
+            checks.require(app, "db.userQuery:same-project", row_id == project_id,
+                           PlainError("FATAL: can only query same project"))
     for field in changes:
         if field in _UNSUPPORTED_SET:
             raise PlainError(f"the stand-in does not support setting {table}.{field} with a user query")
@@ -346,22 +392,26 @@ def set_query(app: Any, account_id: str, table: str, body: Dict[str, Any]) -> No
 
 
 def _require_write_access(app: Any, account_id: str, project_id: Any) -> None:
-    row = app.store.one(
+    """CoCalc's ``_require_project_ids_in_groups``: a member, or else a site admin (reads through the ``query`` cache)."""
+    if not checks.enforced(app, "db.userQuery:projects-write"):
+        return
+    store = app.store
+    row = read(store, "query", ("project-user", account_id, project_id), lambda: store.one(
         "SELECT project_id, users#>ARRAY[:a::TEXT] AS user FROM projects WHERE project_id = ANY(:p::UUID[])",
         a=account_id,
         p=[project_id],
-    )
+    ), always)
     if row is None:
         raise PlainError(f"FATAL: unknown project_id '{str(project_id)[:100]}'")
     if ((row.get("user") or {}).get("group")) not in ("owner", "collaborator"):
-        if not is_admin(app.store, account_id):
+        if not account_id or not db_is_admin(store, account_id):
             raise PlainError("FATAL: user must be an admin")
 
 
 def userQuery(app: Any, args: List[Any]) -> Any:
     """``db.userQuery({query, options})``."""
     opts = opts_of(args)
-    return user_query(app, opts.get("account_id"), opts.get("query"), opts.get("options"))
+    return user_query(app, opts.get("account_id"), opts.get("query"), opts.get("options"), opts.get("project_id"))
 
 
 # -------------------------------------------------------------- activity and files
@@ -395,10 +445,10 @@ def touch(app: Any, args: List[Any]) -> None:
     opts = opts_of(args)
     account_id, project_id, path = opts.get("account_id"), opts.get("project_id"), opts.get("path")
     action = "edit" if opts.get("action") is None else opts["action"]
-    if not account_id:
-        raise JsError("account_id must be set")
-    if project_id and not is_collaborator(app.store, account_id, project_id):
-        raise JsError("user must be collaborator on project")
+    checks.require(app, "db.touch:signed-in", bool(account_id), JsError("account_id must be set"))
+    if project_id:
+        checks.require(app, "db.touch:collaborator", lambda: is_collaborator(app.store, account_id, project_id),
+                       JsError("user must be collaborator on project"))
     if _throttled(("touch", account_id, project_id or None, path, js_str(action)), TOUCH_THROTTLE):
         return
     if not project_id:
@@ -437,8 +487,9 @@ def fileUseTimes(app: Any, args: List[Any]) -> Dict[str, Any]:
     """When an account opened (``file_access_log``) and edited (patches; none on the stand-in) a file."""
     opts = opts_of(args)
     account_id, project_id = opts.get("account_id"), opts.get("project_id")
-    if not account_id or not is_collaborator(app.store, account_id, project_id):
-        raise JsError("user does not have read access to the given project")
+    checks.require(app, "db.fileUseTimes:read-access",
+                   lambda: account_id and is_collaborator(app.store, account_id, project_id),
+                   JsError("user does not have read access to the given project"))
     target = opts.get("target_account_id") if opts.get("target_account_id") is not None else account_id
     answer: Dict[str, Any] = {"target_account_id": target}
     if opts.get("access_times", True):
@@ -466,16 +517,17 @@ def getLegacyTimeTravelInfo(app: Any, args: List[Any]) -> Dict[str, Any]:
     )
     if not row or not row.get("uuid"):
         return {"uuid": ""}
-    if not is_collaborator(app.store, opts.get("account_id"), project_id):
-        raise JsError("must be collaborator on project")
+    checks.require(app, "db.getLegacyTimeTravelInfo:collaborator",
+                   lambda: is_collaborator(app.store, opts.get("account_id"), project_id),
+                   JsError("must be collaborator on project"))
     return {"uuid": row["uuid"], "users": row.get("users")}
 
 
 def getLegacyTimeTravelPatches(app: Any, args: List[Any]) -> str:
     """The text of a blob named by its uuid; a missing or expired blob fails as CoCalc's code does."""
     opts = opts_of(args)
-    if not opts.get("account_id"):
-        raise JsError("you must be signed in")
+    checks.require(app, "db.getLegacyTimeTravelPatches:signed-in", bool(opts.get("account_id")),
+                   JsError("you must be signed in"))
     blob_id = opts.get("uuid")
     if not is_valid_uuid(blob_id):
         raise PlainError("uuid is invalid")

@@ -24,6 +24,7 @@ import threading
 import time
 from typing import Any, Dict, List, Optional, Tuple
 
+from . import checks
 from .api_common import JS_SPACE, JsError, PlainError, is_collaborator, js_str, opts_of, type_error
 from .profile import Call, serving
 from .store import iso, utcnow
@@ -40,13 +41,16 @@ _cache: Dict[str, Tuple[float, List[Dict[str, Any]]]] = {}
 _cache_lock = threading.Lock()
 
 
-def _check(app: Any, account_id: Any, project_id: Any) -> None:
+def _check(app: Any, call: str, account_id: Any, project_id: Any) -> None:
+    """Who may use a project's kernels (*call*: ``kernels`` or ``execute``); no project: the disabled global pool."""
     if project_id is None:
         raise JsError("Jupyter API is not enabled on this server.")
-    if account_id is None:
-        raise JsError("account_id must be specified -- make sure you are signed in")
-    if not is_collaborator(app.store, account_id, project_id):
-        raise JsError("permission denied -- user must be collaborator on project")
+    signed_in, collaborator = ("jupyter.kernels:signed-in", "jupyter.kernels:collaborator") if call == "kernels" \
+        else ("jupyter.execute:signed-in", "jupyter.execute:collaborator")
+    checks.require(app, signed_in, account_id is not None,
+                   JsError("account_id must be specified -- make sure you are signed in"))
+    checks.require(app, collaborator, lambda: is_collaborator(app.store, account_id, project_id),
+                   JsError("permission denied -- user must be collaborator on project"))
 
 
 def _kernel_error(err: Exception) -> JsError:
@@ -61,13 +65,14 @@ def kernels(app: Any, args: List[Any]) -> List[Dict[str, Any]]:
     opts = opts_of(args)
     project_id = opts.get("project_id")
     if project_id is not None:
-        _check(app, opts.get("account_id"), project_id)
+        _check(app, "kernels", opts.get("account_id"), project_id)
     key = project_id or "global"
     with _cache_lock:
         hit = _cache.get(key)
     if hit is not None and time.monotonic() - hit[0] < KERNELS_CACHE_SECONDS:
         return hit[1]
-    _check(app, opts.get("account_id"), project_id)
+    if project_id is None:
+        raise JsError("Jupyter API is not enabled on this server.")
     try:
         specs = app.projects.kernels(project_id).kernelspecs()
     except KernelError as err:
@@ -234,7 +239,7 @@ def execute(app: Any, args: List[Any]) -> Any:
         saved = _cached(app, digest)
         if saved is not None:
             return saved
-    _check(app, opts.get("account_id"), opts.get("project_id"))
+    _check(app, "execute", opts.get("account_id"), opts.get("project_id"))
     output = _run_in_project(app, opts)
     threading.Thread(target=_save, args=(app, opts, digest, output, created), name="save jupyter execution").start()
     return {"output": output, "created": iso(created)}

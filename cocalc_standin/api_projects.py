@@ -4,7 +4,12 @@ import threading
 import uuid
 from typing import Any, Dict, List, Optional
 
-from .api_common import JsError, PlainError, is_admin, is_collaborator, is_valid_uuid, js_str, opts_of, project_group, type_error
+from . import checks
+from .api_common import (
+    JsError, PlainError, in_project_group, is_admin, is_collaborator, is_valid_uuid, js_str, opts_of,
+    project_group, type_error,
+)
+from .cached import always, read
 from .store import DatabaseFailure
 
 DEFAULT_COMPUTE_IMAGE = "ubuntu2404"
@@ -74,7 +79,7 @@ def create_project(
     start: bool = False,
 ) -> str:
     """Insert a project owned by *account_id* as CoCalc's ``createProject`` does."""
-    if account_id is not None and not is_valid_uuid(account_id):
+    if not is_valid_uuid(account_id):
         raise JsError("if account_id given, it must be a valid uuid v4")
     customize = customize if isinstance(customize, dict) else {}
     if license not in (None, False, 0, "") and not isinstance(license, str):  # truthy in JavaScript, yet no string
@@ -84,8 +89,9 @@ def create_project(
         licenses.append(customize["license"])
     licenses = [x for x in licenses if is_valid_uuid(x)]
     if project_id:
-        if not account_id or not is_admin(app.store, account_id):
-            raise JsError("only admins can specify the project_id")
+        checks.require(app, "projects.createProject:admin-project-id",
+                       lambda: account_id and is_admin(app.store, account_id),
+                       JsError("only admins can specify the project_id"))
     else:
         project_id = str(uuid.uuid4())
     users = None if account_id is None else {account_id: {"group": "owner"}}
@@ -137,15 +143,18 @@ def copyPathBetweenProjects(app: Any, args: List[Any]) -> None:
     opts = opts_of(args)
     account_id = opts.get("account_id")
     src, target = opts.get("src_project_id"), opts.get("target_project_id")
-    if not account_id:
-        raise JsError("user must be signed in")
+    checks.require(app, "projects.copyPathBetweenProjects:signed-in", bool(account_id),
+                   JsError("user must be signed in"))
     target_path = opts.get("target_path")
     if target_path is None:
         target_path = opts.get("src_path")
-    if not is_collaborator(app.store, account_id, src):
-        raise JsError("user must be collaborator on source project")
-    if target and target != src and not is_collaborator(app.store, account_id, target):
-        raise JsError("user must be collaborator on target project")
+    checks.require(app, "projects.copyPathBetweenProjects:source-collaborator",
+                   lambda: is_collaborator(app.store, account_id, src),
+                   JsError("user must be collaborator on source project"))
+    if target and target != src:
+        checks.require(app, "projects.copyPathBetweenProjects:target-collaborator",
+                       lambda: is_collaborator(app.store, account_id, target),
+                       JsError("user must be collaborator on target project"))
     app.projects.copy_path(
         src,
         opts.get("src_path"),
@@ -165,8 +174,10 @@ def _validate_uuids(project_id: Any, account_id: Any) -> None:
         raise JsError(f"Invalid account_id: {js_str(account_id)}")
 
 
-def ensure_can_manage_collaborators(app: Any, project_id: Any, account_id: Any) -> None:
-    """Owners only, when the project restricts collaborator management to owners."""
+def ensure_can_manage_collaborators(app: Any, check: str, project_id: Any, account_id: Any) -> None:
+    """Owners only, when the project restricts collaborator management to owners (check *check*)."""
+    if not checks.enforced(app, check):
+        return
     _validate_uuids(project_id, account_id)
     row = app.store.one(
         "SELECT users, manage_users_owner_only FROM projects WHERE project_id=:p::UUID", p=project_id
@@ -195,19 +206,23 @@ def addCollaborator(app: Any, args: List[Any]) -> Dict[str, Any]:
     accounts = _as_list(opts.get("account_id"))
     for project_id in projects:
         if project_id:
-            ensure_can_manage_collaborators(app, project_id, account_id)
+            ensure_can_manage_collaborators(app, "projects.addCollaborator:owner-only-mode", project_id, account_id)
     try:
-        for project_id in dict.fromkeys(projects):
-            if project_group(app.store, account_id, project_id) not in ("owner", "collaborator"):
-                raise JsError(f"user {account_id} does not have write access to project {js_str(project_id)}")
+        if checks.enforced(app, "projects.addCollaborator:write-access"):
+            for project_id in dict.fromkeys(projects):
+                if not in_project_group(app.store, account_id, project_id):
+                    raise JsError(f"user {account_id} does not have write access to project {js_str(project_id)}")
     except JsError:
         if len(accounts) == 1 and accounts[0] == account_id:
             _verify_course_access(app, account_id, projects[0])
         else:
             raise
     _verify_types(account_id, accounts, projects)
+    for project_id in dict.fromkeys(projects):
+        if project_id:
+            ensure_can_manage_collaborators(app, "projects.addCollaborator:owner-only-mode", project_id, account_id)
     for project_id, target in zip(projects, accounts):
-        if project_group(app.store, target, project_id) in ("owner", "collaborator"):
+        if _is_on_project(app.store, target, project_id):
             continue
         app.store.query(
             "UPDATE projects SET users=COALESCE(users,'{}'::JSONB) || "
@@ -219,8 +234,18 @@ def addCollaborator(app: Any, args: List[Any]) -> Dict[str, Any]:
     return {"project_id": projects}
 
 
+def _is_on_project(store: Any, account_id: Any, project_id: Any) -> bool:
+    """The database's ``user_is_collaborator``: any entry in ``users`` (through its ``query`` cache)."""
+    row = read(store, "query", ("on-project", account_id, project_id), lambda: store.one(
+        "SELECT COUNT(*) AS n FROM projects WHERE project_id=:p::UUID AND users ? :a::TEXT", p=project_id, a=account_id),
+        always)
+    return bool(row and row["n"] > 0)
+
+
 def _verify_course_access(app: Any, account_id: str, project_id: Any) -> None:
     """A user may add themself to a student project of a course they teach (CoCalc's TA rule)."""
+    if not checks.enforced(app, "projects.addCollaborator:course-collaborator"):
+        return
     row = app.store.one("SELECT course FROM projects WHERE project_id=:p", p=project_id)
     if row is None:
         raise JsError(f'no project with id "{js_str(project_id)}"')
@@ -254,17 +279,20 @@ def removeCollaborator(app: Any, args: List[Any]) -> None:
     if not isinstance(opts, dict):
         raise type_error(f"Cannot read properties of {js_str(opts)} (reading 'project_id')")
     project_id, target = opts.get("project_id"), opts.get("account_id")
-    if not is_collaborator(app.store, account_id, project_id):
-        raise JsError("user must be a collaborator")
-    _validate_uuids(project_id, target)
-    row = app.store.one("SELECT users#>>ARRAY[:a::TEXT,'group'] AS grp FROM projects WHERE project_id=:p", a=target, p=project_id)
-    if row is None:
-        raise JsError(f"Project not found: {project_id}")
-    if row["grp"] == "owner":
-        raise _ownership_error("Cannot remove an owner. Demote to collaborator first.")
+    checks.require(app, "projects.removeCollaborator:collaborator", lambda: is_collaborator(app.store, account_id, project_id),
+                   JsError("user must be a collaborator"))
+    if checks.enforced(app, "projects.removeCollaborator:not-owner"):
+        _validate_uuids(project_id, target)
+        row = app.store.one("SELECT users#>>ARRAY[:a::TEXT,'group'] AS grp FROM projects WHERE project_id=:p",
+                            a=target, p=project_id)
+        if row is None:
+            raise JsError(f"Project not found: {project_id}")
+        if row["grp"] == "owner":
+            raise _ownership_error("Cannot remove an owner. Demote to collaborator first.")
     if account_id != target:
-        ensure_can_manage_collaborators(app, project_id, account_id)
+        ensure_can_manage_collaborators(app, "projects.removeCollaborator:owner-only-mode", project_id, account_id)
     app.store.query(
+        # (the database keeps owners even past a forgotten check, as CoCalc's remove_collaborator_from_project does)
         "UPDATE projects SET users = users - :a::TEXT WHERE project_id=:p::UUID AND users#>>ARRAY[:a::TEXT,'group'] != 'owner'",
         a=target,
         p=project_id,
@@ -277,14 +305,14 @@ def removeCollaborator(app: Any, args: List[Any]) -> None:
     )
 
 
-def _collaborator_call(action: str, what: str):
-    """A hub function that checks the caller collaborates on the project, then runs *action*."""
+def _collaborator_call(action: str, what: str, check: str):
+    """A hub function that checks (*check*) the caller collaborates on the project, then runs *action*."""
 
     def call(app: Any, args: List[Any]) -> Any:
         opts = opts_of(args)
         account_id, project_id = opts.get("account_id"), opts.get("project_id")
-        if not is_collaborator(app.store, account_id, project_id):
-            raise JsError(f"must be collaborator on project to {what}")
+        checks.require(app, check, lambda: is_collaborator(app.store, account_id, project_id),
+                       JsError(f"must be collaborator on project to {what}"))
         if action == "touch":
             return app.projects.touch(project_id, account_id)
         return getattr(app.projects, action)(project_id)
@@ -309,13 +337,13 @@ def changeUserType(app: Any, args: List[Any]) -> None:
     account_id = outer.get("account_id")
     opts = _opts_object(outer, "destructure property 'project_id'")
     project_id, target, new_group = opts.get("project_id"), opts.get("target_account_id"), opts.get("new_group")
-    if not is_collaborator(app.store, account_id, project_id):
-        raise _ownership_error("Not a project member")
+    checks.require(app, "projects.changeUserType:member", lambda: is_collaborator(app.store, account_id, project_id),
+                   _ownership_error("Not a project member"))
     row = app.store.one("SELECT users FROM projects WHERE project_id=:p::UUID", p=project_id)
     if row is None:
         raise _ownership_error("Project not found")
     users = row.get("users")
-    _validate_user_type_change(users, account_id, target, new_group)
+    _validate_user_type_change(app, users, account_id, target, new_group)
     old_group = users[target]["group"]
     add_user_to_project(app.store, project_id, target, new_group)
     log_project_event(app.store, project_id, account_id, {
@@ -327,15 +355,15 @@ def changeUserType(app: Any, args: List[Any]) -> None:
     })
 
 
-def _validate_user_type_change(users: Any, account_id: str, target: Any, new_group: Any) -> None:
+def _validate_user_type_change(app: Any, users: Any, account_id: str, target: Any, new_group: Any) -> None:
     """CoCalc's ``validateUserTypeChange`` rules, in its order."""
     if not users:
         raise _ownership_error("Project users data is required")
     group_of = {k: (v.get("group") if isinstance(v, dict) else None) for k, v in users.items()}
-    if group_of.get(account_id) not in MEMBER_GROUPS:
-        raise _ownership_error("Requesting user is not a valid project member")
-    if group_of[account_id] != "owner":
-        raise _ownership_error("Only project owners can change user types")
+    checks.require(app, "projects.changeUserType:member", group_of.get(account_id) in MEMBER_GROUPS,
+                   _ownership_error("Requesting user is not a valid project member"))
+    checks.require(app, "projects.changeUserType:owner", group_of.get(account_id) == "owner",
+                   _ownership_error("Only project owners can change user types"))
     if users.get(js_str(target)) in (None, False, 0, ""):
         raise _ownership_error("Target user is not a member of this project")
     if group_of.get(target) not in MEMBER_GROUPS:
@@ -343,8 +371,8 @@ def _validate_user_type_change(users: Any, account_id: str, target: Any, new_gro
     if new_group not in MEMBER_GROUPS:
         raise _ownership_error("New group must be either 'owner' or 'collaborator'")
     if group_of[target] == "owner" and new_group == "collaborator":
-        if sum(1 for g in group_of.values() if g == "owner") <= 1:
-            raise _ownership_error("Cannot change the last owner to collaborator. At least one owner is required.")
+        checks.require(app, "projects.changeUserType:last-owner", sum(1 for g in group_of.values() if g == "owner") > 1,
+                       _ownership_error("Cannot change the last owner to collaborator. At least one owner is required."))
 
 
 def inviteCollaborator(app: Any, args: List[Any]) -> None:
@@ -357,10 +385,14 @@ def inviteCollaborator(app: Any, args: List[Any]) -> None:
     account_id = outer.get("account_id")
     opts = _opts_object(outer, "reading 'project_id'")
     project_id, target = opts.get("project_id"), opts.get("account_id")
-    if not is_collaborator(app.store, account_id, project_id):
-        raise JsError("user must be a collaborator")
-    ensure_can_manage_collaborators(app, project_id, account_id)
-    add_user_to_project(app.store, project_id, target, "collaborator")
+    checks.require(app, "projects.inviteCollaborator:collaborator", lambda: is_collaborator(app.store, account_id, project_id),
+                   JsError("user must be a collaborator"))
+    ensure_can_manage_collaborators(app, "projects.inviteCollaborator:owner-only-mode", project_id, account_id)
+    # CoCalc's invite merges group "collaborator" into the target's entry, demoting an owner (even the last);
+    # CoCalc's rule (only owners change user types, never the last owner) keeps an owner an owner.
+    if not (checks.enforced(app, "projects.inviteCollaborator:no-demotion")
+            and is_valid_uuid(target) and project_group(app.store, target, project_id) == "owner"):
+        add_user_to_project(app.store, project_id, target, "collaborator")
     if opts.get("email"):
         raise JsError("the stand-in does not send e-mail invitations")
     log_project_event(app.store, project_id, account_id, {"event": "invite_user", "invitee_account_id": target})
@@ -374,8 +406,8 @@ def setQuotas(app: Any, args: List[Any]) -> None:
     from .api_system import callback_query
 
     opts = opts_of(args)
-    if not is_admin(app.store, opts.get("account_id")):
-        raise JsError("Must be an admin to do admin search.")
+    checks.require(app, "projects.setQuotas:admin", lambda: is_admin(app.store, opts.get("account_id")),
+                   JsError("Must be an admin to do admin search."))
     project_id = opts.get("project_id")
     query = "SELECT settings, state->>'state' AS state FROM projects WHERE project_id=:p::UUID"
     before = app.store.one(query, p=project_id) if is_valid_uuid(project_id) else None
@@ -400,32 +432,46 @@ def _restart_quietly(app: Any, project_id: str) -> None:
 
 
 def deleteProject(app: Any, args: List[Any]) -> None:
-    """Stop a project and mark it deleted (CoCalc keeps the row)."""
+    """Take a project's licenses, stop it and mark it deleted (CoCalc keeps the row).
+
+    A ``skipPermissionCheck`` among the caller's options is ignored (check
+    ``projects.deleteProject:no-skip``): CoCalc exports ``server/projects/delete.ts``
+    to the API as it is, so there a truthy one skips every check and marks the
+    project deleted directly; breaking the check plays that hole.
+    """
     from .api_db import set_query
 
     opts = opts_of(args)
     project_id, account_id = opts.get("project_id"), opts.get("account_id")
+    skip = opts.get("skipPermissionCheck") not in (None, False, 0, "") and \
+        not checks.enforced(app, "projects.deleteProject:no-skip")
     if not is_valid_uuid(project_id):
         raise JsError("project_id must be a valid UUID")
-    if not account_id:
-        raise JsError("must be signed in")
-    if not is_valid_uuid(account_id):
-        raise JsError("account_id must be a valid UUID")
-    if not is_admin(app.store, account_id) and not is_collaborator(app.store, account_id, project_id):
-        raise JsError("must be an owner to delete a project")
+    if not skip:
+        checks.require(app, "projects.deleteProject:signed-in", bool(account_id), JsError("must be signed in"))
+        if not is_valid_uuid(account_id):
+            raise JsError("account_id must be a valid UUID")
+        checks.require(app, "projects.deleteProject:owner",
+                       lambda: is_admin(app.store, account_id) or is_collaborator(app.store, account_id, project_id),
+                       JsError("must be an owner to delete a project"))
+    app.store.query("UPDATE projects SET site_license='{}'::JSONB WHERE project_id=:p::UUID", p=project_id)
     try:
         app.projects.stop(project_id)
     except Exception:  # CoCalc only logs a failed stop here
         pass
-    set_query(app, account_id, "projects", {"project_id": project_id, "deleted": True})
+    if not skip and account_id:
+        set_query(app, account_id, "projects", {"project_id": project_id, "deleted": True})
+    else:
+        app.store.query("UPDATE projects SET deleted=true WHERE project_id=:p::UUID", p=project_id)
 
 
 def history(app: Any, args: List[Any]) -> Dict[str, Any]:
     """``sync.history``: the stand-in has no editing sessions, so every history is empty."""
     opts = opts_of(args)
     account_id = opts.get("account_id")
-    if not account_id or not is_collaborator(app.store, account_id, opts.get("project_id")):
-        raise JsError("user must be collaborator on source project")
+    checks.require(app, "sync.history:collaborator",
+                   lambda: account_id and is_collaborator(app.store, account_id, opts.get("project_id")),
+                   JsError("user must be collaborator on source project"))
     return {"patches": [], "info": {}}
 
 
@@ -437,11 +483,11 @@ FUNCTIONS = {
     "changeUserType": changeUserType,
     "inviteCollaborator": inviteCollaborator,
     "setQuotas": setQuotas,
-    "start": _collaborator_call("start", "start it"),
-    "stop": _collaborator_call("stop", "stop it"),
-    "touch": _collaborator_call("touch", "touch it"),
-    "state": _collaborator_call("state", "get state"),
-    "status": _collaborator_call("status", "get status"),
+    "start": _collaborator_call("start", "start it", check="projects.start:collaborator"),
+    "stop": _collaborator_call("stop", "stop it", check="projects.stop:collaborator"),
+    "touch": _collaborator_call("touch", "touch it", check="projects.touch:collaborator"),
+    "state": _collaborator_call("state", "get state", check="projects.state:collaborator"),
+    "status": _collaborator_call("status", "get status", check="projects.status:collaborator"),
     "deleteProject": deleteProject,
 }
 

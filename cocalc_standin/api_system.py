@@ -8,6 +8,7 @@ import uuid
 from typing import Any, Dict, List, Optional
 
 from .api_auth import create_api_key, create_auth_token, decode62, verify_password
+from . import checks
 from .api_common import JsError, PlainError, is_admin, is_collaborator, is_valid_email, is_valid_uuid, js_str, opts_of, type_error
 from .customize import customize, pick
 from .store import DatabaseFailure, epoch_ms, utcnow
@@ -65,12 +66,12 @@ def userSearch(app: Any, args: List[Any]) -> List[Dict[str, Any]]:
     account_id = opts.get("account_id")
     limit = opts.get("limit")
     admin = bool(opts.get("admin"))
-    if not account_id:
-        raise JsError("You must be signed in to search for users.")
+    checks.require(app, "system.userSearch:signed-in", bool(account_id),
+                   JsError("You must be signed in to search for users."))
     if admin:
-        if not is_admin(app.store, account_id):
-            raise JsError("Must be an admin to do admin search.")
-    elif limit is not None and limit > NON_ADMIN_LIMIT_CAP:
+        checks.require(app, "system.userSearch:admin-search", lambda: is_admin(app.store, account_id),
+                       JsError("Must be an admin to do admin search."))
+    elif limit is not None and limit > NON_ADMIN_LIMIT_CAP and checks.enforced(app, "system.userSearch:limit-cap"):
         limit = NON_ADMIN_LIMIT_CAP
     return search(app.store, opts.get("query"), limit, admin, bool(opts.get("only_email")))
 
@@ -318,10 +319,13 @@ def manageApiKeys(app: Any, args: List[Any]) -> Optional[List[Any]]:
     opts = opts_of(args)
     store = app.store
     account_id, project_id, action = opts.get("account_id"), opts.get("project_id"), opts.get("action")
-    if store.one("SELECT COUNT(*) AS n FROM accounts WHERE account_id=:a::UUID", a=account_id)["n"] == 0:
-        raise JsError("account_id is not a valid account")
-    if project_id is not None and not is_collaborator(store, account_id, project_id):
-        raise JsError("user must be collaborator on project to manage project_id api keys")
+    checks.require(app, "system.manageApiKeys:valid-account",
+                   lambda: store.one("SELECT COUNT(*) AS n FROM accounts WHERE account_id=:a::UUID", a=account_id)["n"] > 0,
+                   JsError("account_id is not a valid account"))
+    if project_id is not None:
+        checks.require(app, "system.manageApiKeys:project-collaborator",
+                       lambda: is_collaborator(store, account_id, project_id),
+                       JsError("user must be collaborator on project to manage project_id api keys"))
     key_id = opts.get("id")
     if action == "get":
         if not key_id:
@@ -379,15 +383,18 @@ def generateUserAuthToken(app: Any, args: List[Any]) -> str:
     store = app.store
     account_id, user_account_id = opts.get("account_id"), opts.get("user_account_id")
     password = opts.get("password") if opts.get("password") is not None else ""
-    if account_id is None:
-        raise JsError("must specify account_id")
-    with _bans_lock:
-        banned = time.monotonic() - _bans.get((account_id, user_account_id), -BAN_SECONDS) < BAN_SECONDS
-    if banned:
-        # CoCalc's message has a template placeholder that is never filled in.
-        raise JsError("banned -- please wait at least #{BAN_TIME_MS/1000}s before trying again")
+    checks.require(app, "system.generateUserAuthToken:signed-in", account_id is not None,
+                   JsError("must specify account_id"))
+
+    def not_banned() -> bool:
+        with _bans_lock:
+            return time.monotonic() - _bans.get((account_id, user_account_id), -BAN_SECONDS) >= BAN_SECONDS
+
+    # CoCalc's message has a template placeholder that is never filled in.
+    checks.require(app, "system.generateUserAuthToken:ban", not_banned,
+                   JsError("banned -- please wait at least #{BAN_TIME_MS/1000}s before trying again"))
     admin = is_admin(store, account_id)
-    if not admin:
+    if not admin and checks.enforced(app, "system.generateUserAuthToken:admin-or-password"):
         row = store.one("SELECT password_hash FROM accounts WHERE account_id=:a::UUID", a=user_account_id)
         if not (row and verify_password(js_str(password), row.get("password_hash"))):
             with _bans_lock:
@@ -407,8 +414,8 @@ def adminResetPasswordLink(app: Any, args: List[Any]) -> str:
     """``/auth/password-reset/<id>`` for an account with an e-mail address (site admins only)."""
     opts = opts_of(args)
     account_id = opts.get("account_id")
-    if not account_id or not is_admin(app.store, account_id):
-        raise JsError("must be an admin")
+    checks.require(app, "system.adminResetPasswordLink:admin", lambda: account_id and is_admin(app.store, account_id),
+                   JsError("must be an admin"))
     row = app.store.one("SELECT email_address FROM accounts WHERE account_id=:a", a=opts.get("user_account_id"))
     email = (row or {}).get("email_address")
     if not email:

@@ -18,11 +18,20 @@ Command line (``python -m cocalc_standin``):
   the rows the run left in any table and ``leaked rows: N``; exit non-zero on
   failed tests or leaks;
 * ``mint-key [--admin]``: add an account with an API key to the stand-in
-  database named by the PG* variables and print its ``export`` line.
+  database named by the PG* variables and print its ``export`` line;
+* ``faults [--table]``: list the id of every fault the stand-in can make
+  (with ``--table``, what each does and the kinds that do not apply, with why);
+* ``checks``: list the permission checks, ``name<TAB>description``.
+
+``COCALC_STANDIN_FAULT=<call>:<kind>`` makes ``serve`` and ``run`` break that one
+thing (:mod:`~cocalc_standin.faults`); ``run`` then ends with ``fault <id>:
+changed N of M calls``.
 
 ``--profile`` chooses how fast the stand-in answers (``fast``, the default, or
 ``real``: as slow as a real CoCalc), and ``COCALC_STANDIN_TIME_SCALE`` scales
-its latencies (see :mod:`~cocalc_standin.profile`).
+its latencies (see :mod:`~cocalc_standin.profile`).  ``COCALC_STANDIN_BREAK_CHECKS``
+(comma-separated check names) switches permission checks off, to play a server
+that forgot them (see :mod:`~cocalc_standin.checks`).
 """
 import argparse
 import os
@@ -34,11 +43,13 @@ import sys
 import tempfile
 import threading
 import uuid
-from typing import Any, Callable, Dict, List, Optional, Set, Tuple
+from typing import Any, Callable, Dict, Iterable, List, Optional, Set, Tuple
 
 import pg8000.native
 
+from . import faults
 from .api_auth import mint_account
+from .checks import BREAK_VARIABLE, CheckError, listing, parse_broken
 from .profile import DEFAULT_PROFILE, Profile, ProfileError, get_profile, names, profile_from_env
 from .projects import Projects
 from .server import App, StandinServer
@@ -68,7 +79,9 @@ def _default_pg(workdir: str) -> Any:
 class StandinEnvironment:
     """A running stand-in with its own database; use it as a context manager.
 
-    *profile* sets how fast it answers (default ``fast``).  *pg_factory(workdir)*
+    *profile* sets how fast it answers (default ``fast``).  *break_checks* names
+    permission checks to switch off (default: those in ``COCALC_STANDIN_BREAK_CHECKS``;
+    an unknown name raises :class:`~cocalc_standin.checks.CheckError`).  *pg_factory(workdir)*
     returns an object with ``socket_dir``, ``host``, ``port``, ``user``,
     ``password``, ``create_database``, ``drop_database`` and ``stop``
     (default: :class:`~cocalc_standin.pgserver.PostgresServer`).
@@ -82,9 +95,15 @@ class StandinEnvironment:
         verbose: bool = False,
         pg_factory: Optional[Callable[[str], Any]] = None,
         profile: Optional[Profile] = None,
+        fault: Any = None,
+        break_checks: Optional[Iterable[str]] = None,
     ):
         self.port = port
         self.profile = profile or get_profile()
+        #: Permission checks switched off (:mod:`~cocalc_standin.checks`); by default from COCALC_STANDIN_BREAK_CHECKS.
+        self.broken_checks = parse_broken(os.environ.get(BREAK_VARIABLE) if break_checks is None else break_checks)
+        #: The :class:`~cocalc_standin.faults.Fault` the server makes (None: none).
+        self.fault = fault
         self.site_url = site_url
         self.verbose = verbose
         self._pg_factory = pg_factory or _default_pg
@@ -119,7 +138,9 @@ class StandinEnvironment:
         self.store = Store(self._connector(database))
         self.store.load_schema()
         self.projects = Projects(self.store, os.path.join(self.workdir, "projects"), self.profile)
-        app = App(self.store, self.projects, self.site_url)
+        app = App(self.store, self.projects, self.site_url, broken_checks=self.broken_checks)
+        if self.fault is not None:
+            faults.install(app, self.fault)
         try:
             self.server = StandinServer(app, self.port, verbose=self.verbose).start()
         except OSError as err:
@@ -265,6 +286,8 @@ def run_suite(env: StandinEnvironment, run_args: List[str]) -> int:
 def _serve(env: StandinEnvironment) -> None:
     for name, value in env.environ.items():
         print(f"export {name}={shlex.quote(value)}")
+    if env.fault is not None:
+        print(f"# fault {env.fault.id}: {env.fault.what}")
     print(f"# stand-in CoCalc at {env.server.url if env.server else '?'} (profile {env.profile.name}, time scale "
           f"{env.profile.scale:g}); Ctrl-C stops it", flush=True)
     stop = threading.Event()
@@ -333,6 +356,9 @@ def main(argv: Optional[List[str]] = None) -> int:
     run.add_argument("run_args", nargs=argparse.REMAINDER, help="options and test names for python -m cocalc_api_tests run")
     mint = commands.add_parser("mint-key", help="add an account with an API key to a running stand-in's database")
     mint.add_argument("--admin", action="store_true", help="make the account a site admin")
+    fault_list = commands.add_parser("faults", help="list the faults COCALC_STANDIN_FAULT can name, one id a line")
+    fault_list.add_argument("--table", action="store_true", help="also what each does, and the kinds that do not apply")
+    commands.add_parser("checks", help=f"list the permission checks (names for {BREAK_VARIABLE}), name<TAB>description")
     args = list(sys.argv[1:] if argv is None else argv)
     signal.signal(signal.SIGTERM, _raise_stop)
     try:
@@ -344,15 +370,30 @@ def main(argv: Optional[List[str]] = None) -> int:
         if options.command == "mint-key":
             _mint(options.admin)
             return 0
+        if options.command == "faults":
+            print("\n".join(faults.describe() if options.table else faults.table().ids()))
+            return 0
+        if options.command == "checks":
+            sys.stdout.write(listing())
+            return 0
         profile = profile_from_env(options.profile, os.environ)
+        fault = faults.from_env(os.environ)
+        broken = parse_broken(os.environ.get(BREAK_VARIABLE))
+        if broken:
+            print(f"cocalc-standin: WARNING: permission checks switched off by {BREAK_VARIABLE}: "
+                  f"{', '.join(sorted(broken))}", file=sys.stderr)
         port = getattr(options, "port", 0)
         with StandinEnvironment(port=port, site_url=getattr(options, "site_url", ""),
-                                verbose=getattr(options, "verbose", False), profile=profile) as env:
+                                verbose=getattr(options, "verbose", False), profile=profile, fault=fault,
+                                break_checks=broken) as env:
             if options.command == "serve":
                 _serve(env)
                 return 0
-            return run_suite(env, options.run_args)
-    except (SetupError, ProfileError) as err:
+            status = run_suite(env, options.run_args)
+            if fault is not None and env.server is not None:
+                print(faults.summary(env.server.app), flush=True)
+            return status
+    except (SetupError, ProfileError, faults.FaultError, CheckError) as err:
         print(f"cocalc-standin: {err}", file=sys.stderr)
         return 2
     except (KeyboardInterrupt, _Stop):

@@ -16,7 +16,13 @@
   - ``copyPathBetweenProjects`` costs ~0.07 s (CoCalc runs rsync);
   - Jupyter stalls: the first executions of a freshly started project, and the
     first ones after a kernel was stopped, never get an answer (up to two in a
-    row); their callers time out.
+    row); their callers time out;
+  - CoCalc's caches (``database/pool/cached.ts`` and its kin, :mod:`.cached`): a
+    change of who collaborates on a project or who is a site admin may take 30 s
+    to show in the checks that read it, a deleted (or re-dated) API key or
+    sign-in cookie keeps working for up to 15 s, the user-query checks' own reads
+    may be 5 s old, and a ban takes up to 60 s to bite (10 min to lift).
+    ``fast`` caches nothing.
 
 ``COCALC_STANDIN_TIME_SCALE`` (default 1, a positive number) multiplies every
 latency and every stall of the profile, so ``0.05`` runs ``real`` twenty times
@@ -61,6 +67,14 @@ class Profile:
     copy_latency: float = 0.0
     #: Jupyter executions that never answer after a project starts or a kernel is stopped.
     jupyter_stalls: int = 0
+    #: How long CoCalc's cached reads may be stale (:mod:`.cached`): ``long`` (membership, admin groups),
+    #: ``medium`` (API keys, sign-in cookies) and the database object's query cache (user-query checks).
+    cache_long: float = 0.0
+    cache_medium: float = 0.0
+    cache_query: float = 0.0
+    #: How long ``isBanned`` remembers an account is not banned, and that it is.
+    ban_notice: float = 0.0
+    ban_lift: float = 0.0
 
     def seconds(self, seconds: float) -> float:
         """*seconds* of this profile on the wall clock (times the scale)."""
@@ -95,6 +109,11 @@ PROFILES: Dict[str, Profile] = {
         poll_growth=1.25,
         copy_latency=0.07,
         jupyter_stalls=2,
+        cache_long=30.0,
+        cache_medium=15.0,
+        cache_query=5.0,
+        ban_notice=60.0,
+        ban_lift=600.0,
     ),
 }
 

@@ -22,7 +22,8 @@ import json
 import threading
 from typing import Any, Callable, Dict, List, Optional, Tuple
 
-from .api_common import JsError, PlainError, is_admin, is_valid_uuid, js_str
+from . import checks
+from .api_common import JsError, PlainError, is_valid_uuid, js_str
 from .store import DatabaseFailure
 
 LICENSE_FIELDS = ("id", "title", "description", "info", "expires", "activates", "created", "last_used", "managers",
@@ -43,10 +44,10 @@ MESSAGES_LIMIT = 1000
 NEVER = 3600.0
 
 
-def _check_fields(table: str, body: Dict[str, Any], allowed: Tuple[str, ...]) -> None:
+def _check_fields(app: Any, table: str, body: Dict[str, Any], allowed: Tuple[str, ...]) -> None:
     for field in body:
-        if field not in allowed:
-            raise PlainError(f"FATAL: user get query not allowed for {table}.{field}")
+        checks.require(app, "db.userQuery:get-fields", field in allowed,
+                       PlainError(f"FATAL: user get query not allowed for {table}.{field}"))
 
 
 def _equal_filters(body: Dict[str, Any], maps: Tuple[str, ...], params: Dict[str, Any]) -> List[str]:
@@ -75,16 +76,18 @@ def _rows_answer(rows: List[Dict[str, Any]], multi: bool) -> Any:
 
 
 def _require_admin(app: Any, account_id: Optional[str]) -> None:
-    if not account_id or not is_admin(app.store, account_id):
-        raise PlainError("FATAL: user must be an admin")
+    """CoCalc's ``_require_is_admin`` for a table whose queries are marked ``admin``."""
+    from .api_db import require_admin_table
+
+    require_admin_table(app, account_id)
 
 
 # ----------------------------------------------------------------- site licenses
 
 
-def get_site_licenses(app: Any, account_id: str, body: Dict[str, Any], multi: bool) -> Any:
+def get_site_licenses(app: Any, account_id: str, body: Dict[str, Any], multi: bool, project_id: Any = None) -> Any:
     """Licenses matching the non-null values of *body* (admins only), most recently used first."""
-    _check_fields("site_licenses", body, LICENSE_FIELDS)
+    _check_fields(app, "site_licenses", body, LICENSE_FIELDS)
     _require_admin(app, account_id)
     params: Dict[str, Any] = {}
     where = _equal_filters(body, LICENSE_MAPS, params)
@@ -116,8 +119,8 @@ def set_site_license(app: Any, account_id: str, body: Dict[str, Any]) -> None:
     from .api_system import callback_query
 
     for field in body:
-        if field not in LICENSE_SET_FIELDS:
-            raise PlainError(f"FATAL: changing site_licenses.{field} not allowed")
+        checks.require(app, "db.userQuery:set-fields", field in LICENSE_SET_FIELDS,
+                       PlainError(f"FATAL: changing site_licenses.{field} not allowed"))
     _require_admin(app, account_id)
     values = {k: v for k, v in body.items() if v is not None}
     params: Dict[str, Any] = {}
@@ -144,9 +147,9 @@ def set_site_license(app: Any, account_id: str, body: Dict[str, Any]) -> None:
     )
 
 
-def get_public_info(app: Any, account_id: str, body: Dict[str, Any], multi: bool) -> Any:
+def get_public_info(app: Any, account_id: str, body: Dict[str, Any], multi: bool, project_id: Any = None) -> Any:
     """What anybody signed in may know of a license, given its id."""
-    _check_fields("site_license_public_info", body, PUBLIC_INFO_FIELDS)
+    _check_fields(app, "site_license_public_info", body, PUBLIC_INFO_FIELDS)
     license_id = body.get("id")
     if not isinstance(license_id, str) or not is_valid_uuid(license_id):
         raise PlainError("must be a single object query with id specified")
@@ -171,11 +174,12 @@ def get_public_info(app: Any, account_id: str, body: Dict[str, Any], multi: bool
 # ----------------------------------------------------------------------- messages
 
 
-def get_messages(app: Any, account_id: str, body: Dict[str, Any], multi: bool) -> Any:
+def get_messages(app: Any, account_id: str, body: Dict[str, Any], multi: bool, project_id: Any = None) -> Any:
     """Sent messages the caller received (flags as bit strings), newest first."""
-    _check_fields("messages", body, MESSAGE_FIELDS)
+    _check_fields(app, "messages", body, MESSAGE_FIELDS)
     params: Dict[str, Any] = {"me": account_id}
-    where = [":me::UUID = ANY(to_ids)", "sent IS NOT NULL"] + _equal_filters(
+    mine = [":me::UUID = ANY(to_ids)"] if checks.enforced(app, "db.userQuery:messages-mine") else []
+    where = mine + ["sent IS NOT NULL"] + _equal_filters(
         {k: v for k, v in body.items() if k not in BIT_FIELDS}, (), params)
     columns = ",".join(f"{f}::TEXT AS {f}" if f in BIT_FIELDS else f for f in body)
     rows = app.store.query(
@@ -190,8 +194,8 @@ def set_message_flags(app: Any, account_id: str, body: Dict[str, Any]) -> None:
     from .api_system import central_log
 
     for field in body:
-        if field not in ("id",) + BIT_FIELDS:
-            raise PlainError(f"FATAL: changing messages.{field} not allowed")
+        checks.require(app, "db.userQuery:set-fields", field in ("id",) + BIT_FIELDS,
+                       PlainError(f"FATAL: changing messages.{field} not allowed"))
     old = None
     if body.get("id") is not None:
         old = app.store.one(
@@ -206,9 +210,9 @@ def set_message_flags(app: Any, account_id: str, body: Dict[str, Any]) -> None:
         value = body.get(field)
         if value is None or value == old.get(field):
             continue
-        if account_id not in to_ids:
+        if checks.enforced(app, "db.userQuery:messages-recipient") and account_id not in to_ids:
             _never_answer(app, central_log, "you do not have permission to edit this message")
-        position = to_ids.index(account_id) + 1
+        position = (to_ids.index(account_id) if account_id in to_ids else -1) + 1
         bit = value[position] if isinstance(value, str) and len(value) > position else "0"
         if bit not in ("0", "1"):
             _never_answer(app, central_log, f"invalid bit '{bit}'")
@@ -238,12 +242,21 @@ FILE_USE_FIELDS = ("id", "project_id", "path", "users", "last_edited")
 FILE_USE_LIMIT = 200
 
 
-def get_file_use(app: Any, account_id: str, body: Dict[str, Any], multi: bool) -> Any:
+def get_file_use(app: Any, account_id: str, body: Dict[str, Any], multi: bool, project_id: Any = None) -> Any:
     """Recent (21 days) file activity in the caller's projects, most recently edited first."""
-    _check_fields("file_use", body, FILE_USE_FIELDS)
+    from .api_db import require_project_read
+
+    _check_fields(app, "file_use", body, FILE_USE_FIELDS)
     params: Dict[str, Any] = {"me": account_id}
-    where = ["last_edited >= NOW() - interval '21 days'",
-             "project_id = ANY(SELECT project_id FROM projects WHERE users ? :me::TEXT)"]
+    where = ["last_edited >= NOW() - interval '21 days'"]
+    if body.get("project_id"):
+        if project_id is None:
+            require_project_read(app, account_id, body["project_id"])
+        else:  # acting for a project: that project, unchecked (see api_db.user_query)
+            params["scope"] = project_id
+            where.append("project_id = :scope::UUID")
+    elif checks.enforced(app, "db.userQuery:projects-mine"):
+        where.append("project_id = ANY(SELECT project_id FROM projects WHERE users ? :me::TEXT)")
     where += _equal_filters(body, ("users",), params)
     rows = app.store.query(
         f"SELECT {','.join(_quoted(f) for f in body)} FROM file_use WHERE {' AND '.join(where)} "
@@ -258,12 +271,154 @@ def set_file_use(app: Any, account_id: str, body: Dict[str, Any]) -> None:
     raise PlainError("the stand-in does not support set queries on table 'file_use'")
 
 
+# ------------------------------------------------- project tables: listings, syncstrings, invite tokens, paths
+
+#: ``table -> spec`` of user-query tables about one project (``util/db-schema/listings.ts``,
+#: ``syncstring-schema.ts``, ``project-invite-tokens.ts``, ``public-paths.ts``): ``get`` fields with their
+#: defaults, ``where`` (``projects``: members of the project named, or the caller's projects; ``public``: any
+#: project named, as ``public_paths`` is anonymous; ``syncstrings``: CoCalc's ``_syncstrings_check``),
+#: ``options`` (order, limit), ``set`` fields, the primary key and how an id field is derived.
+PROJECT_TABLES: Dict[str, Dict[str, Any]] = {
+    "listings": {
+        "get": {f: None for f in ("project_id", "compute_server_id", "path", "time", "listing", "missing", "interest",
+                                  "error", "deleted")},
+        "where": "projects", "order": '"interest" DESC', "limit": 50,
+        "set": None, "key": ("project_id", "path", "compute_server_id"),
+    },
+    "syncstrings": {
+        "get": dict({f: None for f in ("string_id", "users", "last_snapshot", "last_seq", "project_id", "path",
+                                       "deleted", "save", "last_active", "init", "read_only", "last_file_change",
+                                       "doctype", "archived", "settings")}, snapshot_interval=300),
+        "where": "syncstrings", "order": None, "limit": None, "derived": "string_id",
+        "set": None, "key": ("string_id",),
+    },
+    "project_invite_tokens": {
+        "get": {f: None for f in ("project_id", "token", "expires", "created", "usage_limit", "counter")},
+        "where": "projects", "order": '"created" DESC', "limit": None,
+        "set": ("project_id", "token", "expires", "created", "usage_limit"), "key": ("token",),
+        "times": ("expires", "created"),
+    },
+    "public_paths": {
+        "get": dict({f: None for f in ("id", "project_id", "path", "name", "url", "description", "image", "disabled",
+                                       "unlisted", "authenticated", "license", "last_edited", "created", "last_saved",
+                                       "counter", "site_license_id", "cross_origin_isolation", "redirect",
+                                       "jupyter_api")}, compute_image="default"),
+        "where": "public", "order": None, "limit": None, "derived": "id",
+        "set": ("id", "project_id", "path", "name", "description", "image", "disabled", "unlisted", "authenticated",
+                "license", "last_edited", "created", "compute_image", "site_license_id", "cross_origin_isolation",
+                "redirect", "jupyter_api"),
+        "key": ("id",), "times": ("last_edited", "created"),
+    },
+}
+_PROJECT_TABLE_MAPS = ("listing", "init", "save", "settings")
+
+
+def _derived_id(body: Dict[str, Any]) -> str:
+    """CoCalc's ``db.sha1(obj.project_id, obj.path)`` for the tables whose id is the file's."""
+    from .api_db import sha1_id
+
+    return sha1_id(body.get("project_id"), body.get("path"))
+
+
+def _project_table_get(table: str) -> Callable[..., Any]:
+    spec = PROJECT_TABLES[table]
+
+    def get(app: Any, account_id: str, body: Dict[str, Any], multi: bool, project_id: Any = None) -> Any:
+        from .api_db import _require_write_access, require_project_read
+
+        _check_fields(app, table, body, tuple(spec["get"]))
+        body = dict(body)
+        if spec.get("derived"):
+            body[spec["derived"]] = _derived_id(body)  # a function field of the schema: always computed
+        params: Dict[str, Any] = {"me": account_id}
+        where: List[str] = []
+        wanted = body.get("project_id")
+        if spec["where"] == "syncstrings":  # _syncstrings_check
+            if not is_valid_uuid(wanted):
+                raise PlainError(f"FATAL: project_id (='{js_str(wanted)}') must be a valid uuid")
+            if project_id is not None:
+                if project_id != wanted:
+                    raise PlainError("FATAL: projects can only access their own syncstrings")
+            else:
+                _require_write_access(app, account_id, wanted)
+        elif project_id is not None:  # acting for a project: its rows, unchecked (see api_db.user_query)
+            params["scope"] = project_id
+            where.append("project_id = :scope::UUID")
+        elif spec["where"] == "public":  # anonymous: any project's public paths, but one must be named
+            if not wanted:
+                raise PlainError("FATAL: must specify project_id")
+        elif wanted:
+            require_project_read(app, account_id, wanted)
+        elif checks.enforced(app, "db.userQuery:projects-mine"):
+            where.append("project_id = ANY(SELECT project_id FROM projects WHERE users ? :me::TEXT)")
+        where += _equal_filters(body, _PROJECT_TABLE_MAPS, params)
+        sql = f"SELECT {','.join(_quoted(f) for f in body)} FROM {table}"
+        if where:
+            sql += " WHERE " + " AND ".join(where)
+        if spec["order"]:
+            sql += f" ORDER BY {spec['order']}"
+        sql += f" LIMIT {spec['limit'] or 100000}"
+        rows = app.store.query(sql, **params)
+        for row in rows:
+            for field, default in spec["get"].items():
+                if default is not None and field in row and row[field] is None:
+                    row[field] = default
+        return _rows_answer(rows, multi)
+
+    return get
+
+
+def _project_table_set(table: str) -> Callable[..., None]:
+    spec = PROJECT_TABLES[table]
+
+    def set_rows(app: Any, account_id: str, body: Dict[str, Any], project_id: Any = None) -> None:
+        from .api_db import _require_write_access
+        from .api_system import callback_query
+
+        allowed = spec["set"]
+        for field in body:
+            checks.require(app, "db.userQuery:set-fields", field in allowed,
+                           PlainError(f"FATAL: changing {table}.{field} not allowed"))
+        body = dict(body)
+        if spec.get("derived"):
+            body[spec["derived"]] = _derived_id(body)
+        target = body.get("project_id")
+        if target is None:
+            raise PlainError(f"FATAL: must specify {table}.project_id")
+        if project_id is None:
+            _require_write_access(app, account_id, target)
+        else:  # acting for a project: that project only
+            checks.require(app, "db.userQuery:same-project", target == project_id,
+                           PlainError("FATAL: can only query same project"))
+        if body.get("name") is not None:
+            raise PlainError(f"the stand-in does not support setting {table}.name with a user query")
+        values = {k: v for k, v in body.items() if v is not None}
+        params: Dict[str, Any] = {}
+        casts = {}
+        for n, (field, value) in enumerate(values.items()):
+            params[f"v{n}"] = _timestamp(value) if field in spec.get("times", ()) else value
+            casts[field] = f"CAST(:v{n} AS UUID)" if field == "project_id" else f":v{n}"
+        columns = ",".join(_quoted(f) for f in values)
+        updates = ", ".join(f"{_quoted(f)}=EXCLUDED.{_quoted(f)}" for f in values if f not in spec["key"])
+        conflict = f"DO UPDATE SET {updates}" if updates else "DO NOTHING"
+        callback_query(
+            app.store,
+            f"INSERT INTO {table}({columns}) VALUES({','.join(casts[f] for f in values)}) "
+            f"ON CONFLICT ({','.join(spec['key'])}) {conflict}",
+            **params,
+        )
+
+    return set_rows
+
+
 #: ``table -> (get, set)``; a missing function means CoCalc has no such query for the table.
 HANDLERS: Dict[str, Tuple[Optional[Callable[..., Any]], Optional[Callable[..., None]]]] = {
     "site_licenses": (get_site_licenses, set_site_license),
     "site_license_public_info": (get_public_info, None),
     "messages": (get_messages, set_message_flags),
     "file_use": (get_file_use, set_file_use),
+    **{table: (_project_table_get(table), _project_table_set(table) if spec["set"] else None)
+       for table, spec in PROJECT_TABLES.items()},
 }
 
 

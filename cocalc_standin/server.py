@@ -17,8 +17,14 @@ project API (``project/conat/api``):
 * errors of the hub API read ``Error: ...`` (JavaScript's ``${err}``), bridge
   errors are bare messages.
 
-``GET /healthcheck`` answers as CoCalc's hub does, and ``GET /auth/impersonate``
-refuses a missing, unknown or expired sign-in token as CoCalc does (:mod:`.impersonate`).
+Every permission check goes through :mod:`.checks` (some may be switched off
+for self-tests), and membership, admin and key lookups through CoCalc's caches
+(:mod:`.cached`).
+
+``GET /healthcheck`` answers as CoCalc's hub does; ``GET /auth/impersonate``
+signs in with a sign-in token as CoCalc does (:mod:`.impersonate`), and
+``/api/v2/api-keys`` manages keys for that sign-in cookie (:mod:`.api_v2`); the
+bridges ignore cookies.
 """
 import base64
 import http.server
@@ -29,9 +35,12 @@ import sys
 import threading
 import time
 import traceback
-from typing import Any, Callable, Dict, List, Optional, Set, Tuple
+from typing import Any, Callable, Dict, Iterable, List, Optional, Set, Tuple
 
-from . import api_db, api_jupyter, api_messages, api_org, api_projects, api_purchases, api_system, impersonate
+from . import (
+    api_db, api_jupyter, api_messages, api_org, api_projects, api_purchases, api_system, api_v2, cached, checks, faults,
+    impersonate,
+)
 from .api_auth import account_from_key
 from .api_common import (
     JS_SPACE, JsError, answer, check_args, is_collaborator, js_str, js_type, split_name, type_error,
@@ -96,11 +105,14 @@ class BridgeError(Exception):
 class App:
     """Everything a call needs: the database, the projects and the site's address."""
 
-    def __init__(self, store: Store, projects: Projects, site_url: str = ""):
+    def __init__(self, store: Store, projects: Projects, site_url: str = "", broken_checks: Iterable[str] = ()):
         self.store = store
         self.projects = projects
         self.profile = projects.profile
         self._site = _site_base(site_url)
+        #: The permission checks applied (all but *broken_checks*) and CoCalc's caches, reachable from the store too.
+        self.checks = store.checks = checks.Checks(broken_checks)
+        self.caches = store.caches = cached.Caches(self.profile)
         #: Every ``(endpoint, call name)`` asked of the bridges, for self-tests of what a suite run calls.
         self.calls_seen: Set[Tuple[str, str]] = set()
 
@@ -255,10 +267,13 @@ def hub_bridge(app: App, authorization: Optional[str], params: Dict[str, Any]) -
     app.prepare("hub")
     account_id = (account_from_key(app.store, api_key_from(authorization)) or {}).get("account_id")
     if not account_id:
-        raise BridgeError(MUST_SIGN_IN)
+        checks.require(app, "bridge.hub:account-key", False, BridgeError(MUST_SIGN_IN))
+        # Past that check CoCalc's hub gets a request naming no account, which it refuses (conat/hub/api getUserId).
+        return {"error": "Error: invalid uuid 'undefined'"}
     name = params.get("name")
     return _with_timeout(
-        lambda: call_hub(app, account_id, name, params.get("args", [])),
+        lambda: faults.call(app, "hub", name, params.get("args", []),
+                            lambda a, args: call_hub(a, account_id, name, args)),
         params.get("timeout"),
         f"hub.account.{account_id}.api",
         name,
@@ -271,15 +286,17 @@ def project_bridge(app: App, authorization: Optional[str], params: Dict[str, Any
     app.prepare("project")
     identity = account_from_key(app.store, api_key_from(authorization)) or {}
     account_id, key_project_id = identity.get("account_id"), identity.get("project_id")
-    if not account_id and not key_project_id:
-        raise BridgeError("must sign in as project or account")
+    checks.require(app, "bridge.project:signed-in", bool(account_id or key_project_id),
+                   BridgeError("must sign in as project or account"))
     project_id = params["project_id"] if "project_id" in params else key_project_id
     if not project_id:
         raise BridgeError("must specify project_id or use project-specific api key")
-    if key_project_id and key_project_id != project_id:
-        raise BridgeError("project specific api key must match requested project")
-    if account_id and not is_collaborator(app.store, account_id, project_id):
-        raise BridgeError("user must be a collaborator on the project")
+    if key_project_id:
+        checks.require(app, "bridge.project:key-match", key_project_id == project_id,
+                       BridgeError("project specific api key must match requested project"))
+    if account_id:
+        checks.require(app, "bridge.project:collaborator", lambda: is_collaborator(app.store, account_id, project_id),
+                       BridgeError("user must be a collaborator on the project"))
     name, args = params.get("name"), params.get("args", [])
     subject = f"project.{project_id}.{params.get('compute_server_id') or 0}.api.-"
     try:
@@ -293,7 +310,8 @@ def project_bridge(app: App, authorization: Optional[str], params: Dict[str, Any
         # No compute server answers on the stand-in: the request waits for its timeout, as in CoCalc.
         return _with_timeout(None, params.get("timeout"), subject, name)
     return _with_timeout(
-        lambda: call_project(app, project_id, name, args), params.get("timeout"), subject, name, app.profile.scale
+        lambda: faults.call(app, "project", name, args, lambda a, args: call_project(a, project_id, name, args)),
+        params.get("timeout"), subject, name, app.profile.scale,
     )
 
 
@@ -309,10 +327,12 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         if self.server.verbose:
             super().log_message(format, *args)
 
-    def _send(self, status: int, body: str, content_type: str) -> None:
+    def _send(self, status: int, body: str, content_type: str, headers: Iterable[Tuple[str, str]] = ()) -> None:
         data = body.encode("utf-8")
         try:
             self.send_response(status)
+            for header, value in headers:
+                self.send_header(header, value)
             self.send_header("Content-Type", content_type)
             self.send_header("Content-Length", str(len(data)))
             self.end_headers()
@@ -336,9 +356,20 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             answer = {"error": f"stand-in internal error: {type(err).__name__}: {err}"}
         self._send(200, dumps(answer), "application/json; charset=utf-8")
 
+    def _api_keys(self, params: Optional[Dict[str, Any]]) -> None:
+        app = self.server.app
+        app.prepare("hub")
+        try:
+            answer = api_v2.api_keys(app, self.headers.get("Cookie"), self.headers.get("Authorization"), params)
+        except Exception as err:  # a bug in the stand-in: say so, keep serving
+            traceback.print_exc(file=sys.stderr)
+            answer = {"error": f"stand-in internal error: {type(err).__name__}: {err}"}
+        self._send(200, dumps(answer), "application/json; charset=utf-8")
+
     def _route(self) -> Optional[str]:
         path = self.path.split("?")[0]
-        return path if path in ("/api/conat/hub", "/api/conat/project", "/healthcheck", impersonate.PATH) else None
+        known = ("/api/conat/hub", "/api/conat/project", "/healthcheck", impersonate.PATH, api_v2.PATH)
+        return path if path in known else None
 
     def do_GET(self) -> None:  # noqa: N802 (http.server's name)
         route = self._route()
@@ -346,7 +377,9 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             healthy, report = self.server.healthcheck()
             self._send(200 if healthy else 404, report, "text/plain; charset=utf-8")
         elif route == impersonate.PATH:
-            self._send(*impersonate.page(self.server.app.store, self.path.partition("?")[2]))
+            self._send(*impersonate.page(self.server.app, self.path.partition("?")[2]))
+        elif route == api_v2.PATH:
+            self._api_keys(None)  # Next.js routes read parameters only from POST bodies
         elif route is None:
             self._send(404, "Not Found", "text/plain; charset=utf-8")
         else:
@@ -362,6 +395,9 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             params = json.loads(raw.decode("utf-8")) if raw.strip() else {}
         except ValueError:
             self._send(400, "Invalid JSON", "text/plain; charset=utf-8")
+            return
+        if self._route() == api_v2.PATH:
+            self._api_keys(params)
             return
         self._bridge(params if isinstance(params, dict) else {})
 

@@ -24,23 +24,23 @@ from typing import Dict, List
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.dirname(HERE))
+sys.path.insert(0, HERE)
 
 from cocalc_standin.launch import StandinEnvironment  # noqa: E402
 from cocalc_standin.profile import SCALE_VARIABLE, get_profile  # noqa: E402
 
+from suite_runner import clean_environ  # noqa: E402
+
 #: The suite's closing line: ``run took 19.2 s: tests 14.0 s (their own durations add up to 61.3 s), cleanup 2.1 s.``
 TOOK = re.compile(r"run took ([\d.]+) s: tests ([\d.]+) s \(their own durations add up to ([\d.]+) s\), cleanup ([\d.]+) s")
-#: Variables of the calling shell that would change the runs.
-DROP = ("CI", "COCALC_PROJECT_ID", "COCALC_API_KEY", "COCALC_HOST", "COCALC_TESTS_CLEANUP", "COCALC_TESTS_LEDGER_DIR",
-        "PGHOST", "PGUSER", "PGDATABASE", "PGPORT", "PGPASSWORD")
 
 
 def one_run(scale: float, parallel: int, ci: bool, run_options: List[str]) -> Dict[str, float]:
     """A fresh ``real`` stand-in, one run of the suite against it; the run's figures."""
     with StandinEnvironment(profile=get_profile("real", scale)) as env, tempfile.TemporaryDirectory() as scratch:
         report = os.path.join(scratch, "report.xml")
-        environ = {k: v for k, v in os.environ.items() if k not in DROP}
-        environ.update(env.environ, COCALC_TESTS_LEDGER_DIR=os.path.join(scratch, "ledgers"), CI="true" if ci else "false")
+        environ = clean_environ(**env.environ)  # the calling shell's suite variables dropped
+        environ.update(COCALC_TESTS_LEDGER_DIR=os.path.join(scratch, "ledgers"), CI="true" if ci else "false")
         environ[SCALE_VARIABLE] = str(scale)
         argv = [sys.executable, "-m", "cocalc_api_tests", "run", "--parallel", str(parallel), "--junit-xml", report]
         child = subprocess.run(argv + run_options, env=environ, capture_output=True, text=True, cwd=os.path.dirname(HERE))

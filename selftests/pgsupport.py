@@ -8,6 +8,7 @@
 :func:`password_database` is the same on a throwaway cluster whose TCP port
 checks scram-sha-256 passwords, owned by a new role with a random password;
 its :meth:`ScratchDatabase.config` connects over TCP with that password.
+:func:`socket_connection` and :func:`row_counts` reach any server's database over its socket.
 
 Only when no PostgreSQL can be found or started (``PostgresUnavailable``) do
 these raise :class:`unittest.SkipTest`, carrying the install hint; any other
@@ -22,7 +23,7 @@ import tempfile
 import threading
 import unittest
 import uuid
-from typing import Any, Callable, Dict, List, Optional
+from typing import Any, Callable, Dict, Iterable, List, Optional
 
 import pg8000.native
 
@@ -119,13 +120,8 @@ class ScratchDatabase:
     def connect(self, as_owner: bool = False) -> pg8000.native.Connection:
         """A pg8000 native connection to this database over the Unix socket (superuser, or the owner)."""
         user = self.user if as_owner else self.pg.user
-        return pg8000.native.Connection(
-            user,
-            database=self.name,
-            unix_sock=os.path.join(self.pg.socket_dir, f".s.PGSQL.{self.pg.port}"),
-            password=self.pg.password if user == self.pg.user else self.password,
-            timeout=30,
-        )
+        return socket_connection(user, self.name, self.pg.socket_dir, self.pg.port,
+                                 password=self.pg.password if user == self.pg.user else self.password)
 
     def load_schema(self, path: str = SCHEMA_FILE) -> None:
         """Create CoCalc's tables (as the owner, in one transaction, on a connection used only for that)."""
@@ -176,20 +172,20 @@ def password_database(schema: bool = True) -> ScratchDatabase:
     return ScratchDatabase(password_server(), schema=schema, with_password=True)
 
 
-def socket_config(database: ScratchDatabase, **overrides: Any) -> Config:
-    """The Config of *database* over the Unix socket (as superuser, no password: the socket trusts local users)."""
-    pg = database.pg
-    values: Dict[str, Any] = dict(api_key=API_KEY, pghost=pg.socket_dir, pgport=pg.port, pguser=pg.user,
-                                  pgpassword=None, pgdatabase=database.name)
-    values.update(overrides)
-    return Config(**values)
+def socket_connection(user: str, database: str, socket_dir: str, port: Any,
+                      password: Optional[str] = None) -> pg8000.native.Connection:
+    """A pg8000 native connection over the Unix socket ``<socket_dir>/.s.PGSQL.<port>``."""
+    return pg8000.native.Connection(user, database=database, unix_sock=os.path.join(socket_dir, f".s.PGSQL.{port}"),
+                                    password=password, timeout=30)
 
 
-def tcp_config(database: ScratchDatabase, **overrides: Any) -> Config:
-    """The Config of a :func:`password_database` over TCP with its role's password."""
-    if not database.tcp:
-        raise ValueError("tcp_config needs a password_database()")
-    return database.config(**overrides)
+def row_counts(tables: Iterable[str], **connect: Any) -> Dict[str, int]:
+    """Rows in each of *tables*, on a :func:`socket_connection` of *connect* opened for that."""
+    conn = socket_connection(**connect)
+    try:
+        return {table: conn.run(f"SELECT count(*) FROM {table}")[0][0] for table in tables}
+    finally:
+        conn.close()
 
 
 def _at_exit() -> None:

@@ -1,6 +1,6 @@
 """Run the API suite in a child process, as a user would, for the self-tests.
 
->>> environ = suite_environ(standin.environ, ledgers=tmpdir)
+>>> environ = suite_environ(standin.environ, ledgers=tmpdir)    # standin = helpers.start_standin()
 >>> child = start([PY, "-m", "cocalc_api_tests", "run", "interruptible"], environ)
 >>> out, err = finish(child)
 """
@@ -8,8 +8,7 @@ import os
 import signal
 import subprocess
 import sys
-import unittest
-from typing import Any, Dict, List, Mapping, Tuple
+from typing import Dict, List, Mapping, Tuple
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 FIXTURES = os.path.join(ROOT, "selftests", "fixtures")
@@ -26,22 +25,6 @@ def clean_environ(**extra: str) -> Dict[str, str]:
     environ = {k: v for k, v in os.environ.items() if k not in _DROP}
     environ.update(extra)
     return environ
-
-
-def start_standin(**options: Any) -> Any:
-    """A running stand-in (``StandinEnvironment(**options)``), closed when the module's tests end.
-
-    SkipTest when no PostgreSQL can be had.
-    """
-    from cocalc_standin.launch import SetupError, StandinEnvironment
-
-    env = StandinEnvironment(**options)
-    try:
-        env.__enter__()
-    except SetupError as err:
-        raise unittest.SkipTest(f"no PostgreSQL for the stand-in: {err}") from None
-    unittest.addModuleCleanup(env.close)
-    return env
 
 
 def suite_environ(standin: Mapping[str, str], ledgers: str, **extra: str) -> Dict[str, str]:

@@ -11,7 +11,6 @@ twice: over the Unix socket (superuser, trust) and over TCP with a password (a
 throwaway cluster checking scram-sha-256).  Projects are stopped through a real
 HTTP server on loopback that answers ``projects.stop``.
 """
-import base64
 import dataclasses
 import io
 import json
@@ -21,7 +20,6 @@ import time
 import unittest
 import uuid
 from collections import Counter
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Dict, List, Optional, Set
 
 from cocalc_api_tests import db
@@ -32,6 +30,7 @@ from cocalc_api_tests.errors import DatabaseError
 from cocalc_api_tests.tracking import Tracker
 
 import pgsupport
+from helpers import RecordingServer, Recorded, Reply, json_reply
 from pgsupport import ScratchDatabase
 
 #: The core tables, and their primary key; their rows are compared by key.
@@ -455,19 +454,18 @@ def without_members(row_json: str, account_ids: Set[str], license_ids: Set[str])
 # -- the hub: a real HTTP server on loopback --------------------------------------------
 
 
-class StopServer(ThreadingHTTPServer):
+class StopServer(RecordingServer):
     """Answers ``projects.stop`` on ``/api/conat/hub``: records each call, and per project
     answers ``null``, an error (*failing*), or only after *slow* seconds."""
 
-    daemon_threads = True
-
     def __init__(self) -> None:
-        super().__init__(("127.0.0.1", 0), _StopHandler)
+        super().__init__()
         self.lock = threading.Lock()
         self.reset()
-        threading.Thread(target=self.serve_forever, daemon=True).start()
+        self.serve_in_background("stop-server")
 
     def reset(self) -> None:
+        super().reset()
         with self.lock:
             self.generation = getattr(self, "generation", 0) + 1
             self.calls: List[str] = []
@@ -480,7 +478,12 @@ class StopServer(ThreadingHTTPServer):
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.server_address[1]}"
+        return self.base_url
+
+    def respond(self, request: Recorded) -> Reply:
+        body = request.body if isinstance(request.body, dict) else {}
+        key = request.api_key if request.headers.get("Authorization", "").startswith("Basic ") else ""
+        return json_reply(self.answer(body, key))
 
     def answer(self, body: Dict[str, Any], key: str) -> Any:
         project_id = (body.get("args") or [{}])[0].get("project_id")
@@ -503,27 +506,6 @@ class StopServer(ThreadingHTTPServer):
             with self.lock:
                 if generation == self.generation:  # a slow answer of an earlier test must not count here
                     self.in_flight -= 1
-
-
-class _StopHandler(BaseHTTPRequestHandler):
-    server: StopServer
-
-    def do_POST(self) -> None:  # noqa: N802 (http.server's naming)
-        length = int(self.headers.get("Content-Length", "0"))
-        body = json.loads(self.rfile.read(length) or b"{}")
-        key = base64.b64decode(self.headers.get("Authorization", "Basic ").split(" ", 1)[1] or b"").decode().split(":")[0]
-        data = json.dumps(self.server.answer(body, key)).encode()
-        try:
-            self.send_response(200)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(data)))
-            self.end_headers()
-            self.wfile.write(data)
-        except OSError:  # the client gave up waiting
-            pass
-
-    def log_message(self, format: str, *args: Any) -> None:
-        pass
 
 
 # -- the cases --------------------------------------------------------------------------

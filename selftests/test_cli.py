@@ -5,21 +5,14 @@ would, with the suite's variables of the calling shell removed.
 """
 import os
 import signal
-import socket
 import tempfile
 import unittest
 from typing import List, Tuple
 
+from helpers import assert_one_paragraph, closed_port
 from suite_runner import PY, clean_environ, finish, run, start
 
 KEY = "sk-selftest-cli"
-
-
-def closed_port() -> int:
-    """A loopback port nobody listens on (bound, then released)."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 class BadInputTest(unittest.TestCase):
@@ -28,12 +21,7 @@ class BadInputTest(unittest.TestCase):
 
     def assertOneParagraph(self, status: int, err: str, *fragments: str, code: int = 2) -> None:
         """Exit status *code*, stderr one non-empty line holding every fragment, no traceback."""
-        self.assertEqual(status, code, err)
-        self.assertNotIn("Traceback", err)
-        lines = [line for line in err.splitlines() if line.strip()]
-        self.assertEqual(len(lines), 1, f"not one paragraph:\n{err}")
-        for fragment in fragments:
-            self.assertIn(fragment, err)
+        assert_one_paragraph(self, status, err, *fragments, code=code)
 
     def test_misspelled_command(self) -> None:
         status, _, err = self.cli(["doctr"], COCALC_API_KEY=KEY)

@@ -11,19 +11,14 @@ from unittest import mock
 from cocalc_api_tests.config import DEFAULT_HOST, MISSING_KEY_HELP, Config, parse_bool
 from cocalc_api_tests.errors import CoCalcError, ConfigError
 
-API_KEY = "sk-selftest-" + secrets.token_hex(16)
+from helpers import API_KEY, overridden
+
 PG_PASSWORD = "pw-selftest-" + secrets.token_hex(16)
 
 
 def env_with(**overrides: Optional[str]) -> Dict[str, str]:
     """An environment holding the API key plus *overrides* (a value of None leaves the name out)."""
-    env = {"COCALC_API_KEY": API_KEY}
-    for name, value in overrides.items():
-        if value is None:
-            env.pop(name, None)
-        else:
-            env[name] = value
-    return env
+    return overridden({"COCALC_API_KEY": API_KEY}, **overrides)
 
 
 def config_with(**overrides: Optional[str]) -> Config:

@@ -29,7 +29,8 @@ from cocalc_standin.api_auth import create_api_key
 from cocalc_api_tests.tracking import Resource
 from cocalc_standin.launch import StandinEnvironment, leaked_rows, snapshot
 
-from suite_runner import PY, finish, ledger_files, run, start, start_standin, suite_environ, summary
+from helpers import assert_one_paragraph, start_standin
+from suite_runner import PY, finish, ledger_files, run, start, suite_environ, summary
 
 ENV: StandinEnvironment
 #: Seconds to wait for the interruptible run to create its resources.
@@ -378,12 +379,7 @@ class TestCleanupCommand(SuiteRunCase):
 
     def assertRefused(self, argv: List[str], environ: Dict[str, str], *fragments: str) -> None:
         status, out, err = run(argv, environ)
-        self.assertEqual(status, 2, summary(out, err))
-        self.assertNotIn("Traceback", err)
-        lines = [line for line in err.splitlines() if line.strip()]
-        self.assertEqual(len(lines), 1, f"not one paragraph:\n{err}")
-        for fragment in fragments:
-            self.assertIn(fragment, err)
+        assert_one_paragraph(self, status, err, *fragments, out=out)
         self.assertEqual(snapshot(ENV.store), self.before)
 
     def test_a_file_that_is_not_a_ledger(self) -> None:

@@ -1,4 +1,4 @@
-"""What `pip install .` brings: exactly requests and pg8000 at run time; the rest is in extras."""
+"""What `pip install .` brings: exactly requests and pg8000 at run time, the rest in extras; the Pythons it supports."""
 import configparser
 import os
 import subprocess
@@ -30,6 +30,13 @@ class TestPackaging(unittest.TestCase):
         extras = self.cfg["options.extras_require"]
         self.assertTrue({"jupyter_client", "ipykernel"} <= _requirements(extras["standin"]))
         self.assertIn("pytest", _requirements(extras["selftest"]))
+
+    def test_the_classifiers_name_every_supported_python(self) -> None:
+        """``python_requires`` and the classifiers agree: 3.9 to 3.13, the Pythons scripts/selftest.sh is run on."""
+        self.assertEqual(self.cfg["options"]["python_requires"], ">=3.9")
+        listed = [line.strip().rpartition(" :: ")[2] for line in self.cfg["metadata"]["classifiers"].splitlines()
+                  if line.strip().startswith("Programming Language :: Python :: 3.")]
+        self.assertEqual(listed, [f"3.{minor}" for minor in range(9, 14)])
 
     def test_the_suite_imports_nothing_beyond_its_runtime_requirements(self) -> None:
         code = (

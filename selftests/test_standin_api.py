@@ -10,19 +10,17 @@ import os
 import time
 import unittest
 import uuid
-from typing import Any, Callable
+from typing import Any
 
 import requests
 
 from cocalc_api_tests.client import Hub
-from cocalc_api_tests.errors import CoCalcAPIError
 from cocalc_standin.api_auth import create_api_key, decode62, encode62, password_hash, verify_password
 from cocalc_standin.store import utcnow
 from cocalc_standin.launch import leaked_rows, snapshot
 
-from suite_runner import start_standin
+from helpers import MUST_SIGN_IN, error_of, start_standin, unique
 
-MUST_SIGN_IN = "must be signed in and MUST provide an api key (cookies are not allowed)"
 ENV: Any = None
 
 
@@ -33,19 +31,6 @@ def setUpModule() -> None:
 
 def hub_for(key: str) -> Hub:
     return Hub(key, ENV.environ["COCALC_HOST"])
-
-
-def error_of(call: Callable[[], Any]) -> str:
-    """The server's error text for *call* (which must fail)."""
-    try:
-        call()
-    except CoCalcAPIError as err:
-        return err.message
-    raise AssertionError("the call succeeded")
-
-
-def unique(prefix: str) -> str:
-    return f"{prefix}-{uuid.uuid4().hex[:10]}"
 
 
 class StandinTestCase(unittest.TestCase):
@@ -330,10 +315,13 @@ class UserQueryTest(StandinTestCase):
             "FATAL: must specify exactly one key in the query",
         )
         other = self.plain_user().projects.create_project(title="private")
+        stranger_id, stranger_key = ENV.mint_key()
         self.assertEqual(
-            error_of(lambda: self.admin.projects.get(project_id=other)),
-            f"FATAL: you do not have read access to this project -- account_id={ENV.admin_account_id}, project_id_=undefined",
+            error_of(lambda: hub_for(stranger_key).projects.get(project_id=other)),
+            f"FATAL: you do not have read access to this project -- account_id={stranger_id}, project_id_=undefined",
         )
+        # Site admins may read any project by its id (the database's user_is_in_project_group counts them in).
+        self.assertEqual([p["project_id"] for p in self.admin.projects.get(project_id=other)], [other])
 
     def test_set_query_changes_own_account(self) -> None:
         account_id, key = ENV.mint_key()

@@ -11,19 +11,7 @@ from cocalc_api_tests.client import Hub
 from cocalc_api_tests.errors import CoCalcAPIError
 from cocalc_standin.execute import AsyncJobs, ExecError, run_command, shell_escape, truncate
 
-
-def _gone(pid: int, deadline_s: float = 5.0) -> bool:
-    """Whether process *pid* disappears (or becomes a zombie) before the deadline."""
-    deadline = time.monotonic() + deadline_s
-    while time.monotonic() < deadline:
-        try:
-            with open("/proc/%d/stat" % pid) as fh:
-                if fh.read().split(")")[-1].split()[0] == "Z":
-                    return True
-        except (OSError, IndexError):  # gone, or reaped while being read
-            return True
-        time.sleep(0.05)
-    return False
+from helpers import process_gone, start_standin
 
 
 class ExecTest(unittest.TestCase):
@@ -131,7 +119,7 @@ class ExecTest(unittest.TestCase):
         script_dir = os.path.dirname(str(err).split(" ")[-1].rstrip("'"))
         self.assertFalse(os.path.exists(script_dir), "the bash script's temp dir is removed")
         with open(pidfile) as fh:
-            self.assertTrue(_gone(int(fh.read())), "the background child was killed too")
+            self.assertTrue(process_gone(int(fh.read())), "the background child was killed too")
 
     def test_stdin_is_an_open_pipe_so_a_reader_waits_for_the_timeout(self) -> None:
         self.assertEqual(str(self.error_of(command="cat", timeout=1)), "killed command 'cat '")
@@ -213,7 +201,7 @@ class AsyncJobsTest(unittest.TestCase):
         jobs = AsyncJobs()
         job = jobs.start(self.home, {"command": "sleep", "args": ["60"], "async_call": True}, self.env)
         jobs.shutdown()
-        self.assertTrue(_gone(job["pid"]))
+        self.assertTrue(process_gone(job["pid"]))
         self.assertEqual(jobs.get(job["job_id"], wait=True)["status"], "completed", "a job killed by a signal 'completes'")
 
 
@@ -222,8 +210,6 @@ class AsyncExecOverHttpTest(unittest.TestCase):
 
     @classmethod
     def setUpClass(cls) -> None:
-        from suite_runner import start_standin
-
         cls.env = start_standin()
         cls.hub = Hub(cls.env.admin_key, cls.env.environ["COCALC_HOST"])
         cls.project_id = cls.hub.projects.create_project(title="async-jobs")
@@ -319,7 +305,7 @@ class AsyncExecOverHttpTest(unittest.TestCase):
         self.addCleanup(project.close)
         job = project.system.exec("sleep", args=["600"], async_call=True)
         self.hub.projects.stop(project_id)
-        self.assertTrue(_gone(job["pid"]))
+        self.assertTrue(process_gone(job["pid"]))
 
 
 if __name__ == "__main__":

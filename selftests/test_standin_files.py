@@ -6,7 +6,6 @@ behaviour and error texts as measured on a real server (wire samples, and
 ``fixtures/prettier_json.json`` for the JSON formatter).
 """
 import base64
-import importlib.util
 import json
 import os
 import platform
@@ -18,27 +17,17 @@ import uuid
 from typing import Any, Callable, List
 
 from cocalc_api_tests.client import Hub, Project
-from cocalc_api_tests.errors import CoCalcAPIError
 from cocalc_standin.project_system import VERSION, X11_APPS
 
-from suite_runner import FIXTURES, start_standin
+from helpers import error_of, needs_jupyter, start_standin
+from suite_runner import FIXTURES
 
 ENV: Any = None
-KERNELS_MISSING = [m for m in ("jupyter_client", "ipykernel") if importlib.util.find_spec(m) is None]
 
 
 def setUpModule() -> None:
     global ENV
     ENV = start_standin()
-
-
-def error_of(call: Callable[[], Any]) -> str:
-    """The server's error text for *call* (which must fail)."""
-    try:
-        answer = call()
-    except CoCalcAPIError as err:
-        return err.message
-    raise AssertionError(f"the call succeeded with {answer!r}")
 
 
 def shells_of(name: str) -> List[int]:
@@ -367,9 +356,8 @@ class EditorTest(ProjectCase):
         self.hub.projects.stop(self.project_id)
         wait_for(lambda: not shells_of(name), "the shell gone with its project")
 
+    @needs_jupyter
     def test_kernels_and_logo(self) -> None:
-        if KERNELS_MISSING:
-            self.skipTest(f"needs {' and '.join(KERNELS_MISSING)}")
         kernels = self.project.editor.jupyter_kernels()
         self.assertEqual([k["name"] for k in kernels], [k["name"] for k in self.hub.jupyter.kernels(self.project_id)])
         kernel = kernels[0]
@@ -382,9 +370,8 @@ class EditorTest(ProjectCase):
             self.assertEqual(logo, {"base64": ""})
         self.assertEqual(error_of(lambda: self.project.editor.jupyter_kernel_logo("nope")), "Error: no such kernel 'nope'")
 
+    @needs_jupyter
     def test_run_notebook(self) -> None:
-        if KERNELS_MISSING:
-            self.skipTest(f"needs {' and '.join(KERNELS_MISSING)}")
         kernel = self.project.editor.jupyter_kernels()[0]["name"]
         cells = [
             {"cell_type": "code", "source": ["import os\n", "print(os.getcwd())"], "outputs": None},

@@ -17,8 +17,7 @@ from cocalc_api_tests.client import Hub
 from cocalc_api_tests.errors import CoCalcAPIError
 from cocalc_standin.store import utcnow
 
-from suite_runner import start_standin
-from test_standin_api import error_of, unique
+from helpers import error_of, start_standin, unique
 
 ENV: Any = None
 

@@ -1,7 +1,6 @@
 """The stand-in's Jupyter side: real kernelspecs, real kernels, CoCalc's output shapes, and the
 hub's execution cache and log (through the stand-in's HTTP server)."""
 
-import importlib.util
 import os
 import subprocess
 import sys
@@ -15,12 +14,8 @@ from typing import Any, Dict, List
 from cocalc_standin.api_jupyter import compute_hash
 from cocalc_standin.jupyter import CELL_TIMEOUT_S, KernelError, KernelManager, shape_outputs
 from cocalc_standin.store import iso
-from suite_runner import start_standin
-from test_standin_exec import _gone
-from test_standin_profile import bridge, new_project
 
-MISSING = [m for m in ("jupyter_client", "ipykernel") if importlib.util.find_spec(m) is None]
-SKIP_REASON = "needs %s (pip install -e '.[standin]')" % " and ".join(MISSING)
+from helpers import bridge, needs_jupyter, new_project, process_gone, start_standin
 
 
 def _msg(msg_type: str, content: dict) -> dict:
@@ -58,7 +53,7 @@ class ShapeOutputsTest(unittest.TestCase):
         self.assertIn("exceeded the cell output limit of 1000000 characters", out[0]["text"][0])
 
 
-@unittest.skipIf(MISSING, SKIP_REASON)
+@needs_jupyter
 class KernelManagerTest(unittest.TestCase):
     """One project home with real kernels, shared by the tests of this class."""
 
@@ -188,7 +183,7 @@ class KernelManagerTest(unittest.TestCase):
         os.kill(victim["pid"], 0)  # a real process
         self.assertTrue(self.km.stop_kernel(victim["pid"]))
         self.assertNotIn(victim["pid"], [k["pid"] for k in self.km.list_kernels()])
-        self.assertTrue(_gone(victim["pid"]))
+        self.assertTrue(process_gone(victim["pid"]))
         self.assertFalse(os.path.exists(victim["connectionFile"]))
         self.assertEqual(self.execute("2 + 2"), [{"data": {"text/plain": "4"}}])
 
@@ -224,7 +219,7 @@ class KernelManagerTest(unittest.TestCase):
         self.assertTrue(outcome.get("error", "").startswith("Error: Kernel last terminated by signal SIGKILL."), outcome)
 
 
-@unittest.skipIf(MISSING, SKIP_REASON)
+@needs_jupyter
 class ShutdownTest(unittest.TestCase):
     def test_shutdown_all_ends_every_kernel_and_the_manager_still_works(self) -> None:
         with tempfile.TemporaryDirectory(prefix="standin-jupyter-") as home:
@@ -235,7 +230,7 @@ class ShutdownTest(unittest.TestCase):
                 self.assertTrue(pids)
                 km.shutdown_all()
                 self.assertEqual(km.list_kernels(), [])
-                self.assertTrue(all(_gone(pid) for pid in pids))
+                self.assertTrue(all(process_gone(pid) for pid in pids))
                 self.assertEqual(km.execute("python3", "3", [], CELL_TIMEOUT_S), [{"data": {"text/plain": "3"}}])
             finally:
                 km.shutdown_all()
@@ -254,7 +249,7 @@ class ComputeHashTest(unittest.TestCase):
         self.assertNotEqual(compute_hash(None, "print('422dd428')", "python3", project_id, "a"), expected)
 
 
-@unittest.skipIf(MISSING, SKIP_REASON)
+@needs_jupyter
 class HubExecuteTest(unittest.TestCase):
     """``jupyter.execute`` through the hub: CoCalc's cache (``jupyter_api_cache``) and log (``jupyter_api_log``)."""
 

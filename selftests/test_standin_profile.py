@@ -5,7 +5,6 @@ stand-in and one ``real`` stand-in compressed to :data:`SCALE`.  Bounds are
 generous: a ``real`` delay must be at least its scaled length, a ``fast`` one
 shorter than the same delay at full scale.
 """
-import importlib.util
 import os
 import signal
 import subprocess
@@ -13,9 +12,7 @@ import tempfile
 import time
 import unittest
 import uuid
-from typing import Any, Dict, Optional, Tuple
-
-import requests
+from typing import Any, Dict, Tuple
 
 from cocalc_api_tests.client import Hub
 from cocalc_standin import profile as profiles
@@ -23,10 +20,10 @@ from cocalc_standin.launch import _split_profile
 from cocalc_standin.profile import ProfileError, get_profile, parse_scale
 from cocalc_standin.projects import SIGKILL_GRACE, Projects
 
-from suite_runner import PY, ROOT, clean_environ, run, start_standin
+from helpers import assert_one_paragraph, bridge, needs_jupyter, new_project, start_standin
+from suite_runner import PY, ROOT, clean_environ, run
 
 SCALE = 0.05
-MISSING_JUPYTER = [m for m in ("jupyter_client", "ipykernel") if importlib.util.find_spec(m) is None]
 REAL: Any = None
 FAST: Any = None
 
@@ -35,23 +32,6 @@ def setUpModule() -> None:
     global REAL, FAST
     REAL = start_standin(profile=get_profile("real", SCALE))
     FAST = start_standin()
-
-
-def bridge(env: Any, endpoint: str, name: str, args: Optional[list] = None, **fields: Any) -> Tuple[float, Any]:
-    """POST one call to *env*'s ``/api/conat/<endpoint>`` with the admin key: (seconds, answer)."""
-    body: Dict[str, Any] = {"name": name, "args": args or []}
-    body.update(fields)
-    started = time.monotonic()
-    answer = requests.post(f"{env.environ['COCALC_HOST']}/api/conat/{endpoint}", json=body, auth=(env.admin_key, ""),
-                           timeout=300)
-    answer.raise_for_status()
-    return time.monotonic() - started, answer.json()
-
-
-def new_project(env: Any) -> str:
-    """A new (stopped) project of *env*'s admin."""
-    _, project_id = bridge(env, "hub", "projects.createProject", [{"title": f"profile-{uuid.uuid4().hex[:8]}"}])
-    return project_id
 
 
 def hub_timeout(env: Any, name: str, how: str = "timeout") -> str:
@@ -107,12 +87,8 @@ class ProfileValuesTest(unittest.TestCase):
 
 class CommandLineTest(unittest.TestCase):
     def assert_one_paragraph_error(self, argv: list, environ: Dict[str, str], *needles: str) -> None:
-        status, out, err = run(argv, environ, timeout=60)
-        self.assertEqual(status, 2, err)
-        self.assertNotIn("Traceback", err)
-        self.assertEqual(len(err.strip().splitlines()), 1, err)
-        for needle in needles:
-            self.assertIn(needle, err)
+        status, _, err = run(argv, environ, timeout=60)
+        assert_one_paragraph(self, status, err, *needles)
 
     def test_unknown_profile_and_bad_scale_are_one_paragraph(self) -> None:
         script = os.path.join(ROOT, "scripts", "run_tests.sh")
@@ -254,7 +230,7 @@ class BridgeTimeoutTest(unittest.TestCase):
         self.assertGreaterEqual(seconds, 0.2)
 
 
-@unittest.skipIf(MISSING_JUPYTER, "needs jupyter_client and ipykernel (pip install -e '.[standin]')")
+@needs_jupyter
 class JupyterStallTest(unittest.TestCase):
     """``real``: fresh projects and stopped kernels stall executions; the callers time out."""
 

@@ -18,7 +18,9 @@ from typing import Dict
 
 from cocalc_api_tests.support import JUPYTER_SKIP_REASON
 
-from suite_runner import PY, ROOT, clean_environ, finish, run, start, start_standin, suite_environ, summary
+import pgsupport
+from helpers import UNSAFE, reachable, start_standin
+from suite_runner import PY, ROOT, clean_environ, finish, run, start, suite_environ, summary
 
 #: Tests per seed module, as CoCalc's own suite has them (issue 4); they must not change.
 SEED_COUNTS = {"test_hub": 19, "test_project": 9, "test_jupyter": 12, "test_org": 15, "test_org_basic": 9}
@@ -120,49 +122,9 @@ class TestStandinInTheForeground(unittest.TestCase):
 
 
 def _row_counts(exports: Dict[str, str]) -> Dict[str, int]:
-    import pg8000.native
-
-    conn = pg8000.native.Connection(
-        exports["PGUSER"], database=exports["PGDATABASE"], password=exports.get("PGPASSWORD"),
-        unix_sock=os.path.join(exports["PGHOST"], f".s.PGSQL.{exports['PGPORT']}"),
-    )
-    try:
-        return {t: conn.run(f"SELECT count(*) FROM {t}")[0][0]
-                for t in ("accounts", "projects", "organizations", "messages", "api_keys", "auth_tokens")}
-    finally:
-        conn.close()
-
-
-#: The calls of CoCalc's API an API key can reach (api-audit.md §3: 57 on the hub, 28 in a project).
-HUB_CALLS = {
-    "system": "getCustomize ping test terminate userTracking logClientError webappError manageApiKeys generateUserAuthToken "
-              "revokeUserAuthToken userSearch getNames adminResetPasswordLink sendEmailVerification deletePassport "
-              "adminSalesloftSync userSalesloftSync",
-    "projects": "createProject copyPathBetweenProjects removeCollaborator addCollaborator inviteCollaborator "
-                "inviteCollaboratorWithoutAccount changeUserType setQuotas start stop deleteProject touch state status",
-    "db": "userQuery touch getLegacyTimeTravelInfo getLegacyTimeTravelPatches fileUseTimes removeBlobTtls",
-    "purchases": "getBalance getMinBalance",
-    "jupyter": "kernels execute",
-    "sync": "history",
-    "org": "getAll create get set addAdmin addUser createUser createToken expireToken getUsers removeUser removeAdmin message",
-    "messages": "send get",
-}
-PROJECT_CALLS = {
-    "system": "terminate version listing deleteFiles moveFiles renameFile realpath canonicalPaths writeTextFileToProject "
-              "readTextFileFromProject configuration ping test exec signal jupyterExecute listJupyterKernels stopJupyterKernel",
-    "editor": "newFile jupyterStripNotebook jupyterKernelLogo jupyterKernels formatterString createTerminalService "
-              "jupyterNbconvert jupyterRunNotebook printSageWS",
-    "sync": "close",
-}
-#: The 7 a suite must never make on a shared server: they mail, call outside services or stop a service for everyone.
-UNSAFE = {("hub", "system.terminate"), ("hub", "system.sendEmailVerification"), ("hub", "system.deletePassport"),
-          ("hub", "system.adminSalesloftSync"), ("hub", "system.userSalesloftSync"),
-          ("hub", "projects.inviteCollaboratorWithoutAccount"), ("project", "system.terminate")}
-
-
-def reachable() -> set:
-    return {(endpoint, f"{group}.{name}") for endpoint, table in (("hub", HUB_CALLS), ("project", PROJECT_CALLS))
-            for group, names in table.items() for name in names.split()}
+    return pgsupport.row_counts(("accounts", "projects", "organizations", "messages", "api_keys", "auth_tokens"),
+                                user=exports["PGUSER"], database=exports["PGDATABASE"], socket_dir=exports["PGHOST"],
+                                port=exports["PGPORT"], password=exports.get("PGPASSWORD"))
 
 
 class TestPytest(unittest.TestCase):

@@ -17,8 +17,8 @@ from typing import Any, Callable, List, Tuple
 from unittest import mock
 
 from cocalc_api_tests import support
-from cocalc_api_tests.errors import CoCalcAPIError, CoCalcConnectionError
-from cocalc_api_tests.poll import Attempts, StillTransient, poll, retry_transient
+from cocalc_api_tests.errors import CoCalcAPIError, CoCalcConnectionError, StillTransient
+from cocalc_api_tests.poll import Attempts, poll, retry_transient
 
 from helpers import ACCOUNT_ID, PROJECT_ID, FakeServerCase, Recorded, Reply, json_reply
 

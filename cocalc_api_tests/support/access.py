@@ -2,19 +2,20 @@
 
 >>> @requires_site_admin
 ... class TestQuotas(APITestCase): ...
+>>> admin_only_tests(unittest.defaultTestLoader.loadTestsFromName("cocalc_api_tests"))   # what skips for others
 
 A gate is a class decorator, so gates and helper mixins compose without a diamond of
 base classes.
 """
 import unittest
-from typing import Any, Callable, Optional, TypeVar
+from typing import Any, Callable, Iterable, List, Optional, TypeVar
 
 from ..client import Hub, ScopedProject
 from ..errors import CoCalcAPIError, CoCalcError
 from ..poll import poll
 from ..session import KEY_PROJECT, get_session
 from ..text import format_args
-from .core import APITestCase, remote_name
+from .core import SECOND_ACCOUNT_REASON, APITestCase, remote_name
 
 C = TypeVar("C", bound=type)
 
@@ -27,9 +28,14 @@ NOT_ADMIN_REASON = (
 KEY_CACHE_WAIT = 45.0
 
 
+#: The attribute :func:`requires_site_admin` sets on a class it gates (read by :func:`admin_only_reason`).
+GATE_MARK = "requires_site_admin"
+
+
 def requires_site_admin(cls: C) -> C:
     """Class decorator: skip the class, with :data:`NOT_ADMIN_REASON`, unless the key is a site admin's."""
     own = cls.__dict__.get("setUpClass")
+    setattr(cls, GATE_MARK, True)
 
     def setUpClass(klass: Any) -> None:  # noqa: N802 (unittest's name)
         if not get_session().is_site_admin:
@@ -41,6 +47,32 @@ def requires_site_admin(cls: C) -> C:
 
     cls.setUpClass = classmethod(setUpClass)  # type: ignore[attr-defined]
     return cls
+
+
+def admin_only_reason(test: unittest.TestCase) -> Optional[str]:
+    """Why *test* skips for a key that is not a site admin's, or ``None`` if it runs for any account's key.
+
+    A test skips for one of two reasons: its class is gated by :func:`requires_site_admin`
+    (:data:`NOT_ADMIN_REASON`), or the test makes a second account
+    (:meth:`~.core.APITestCase.create_other_account`, :data:`~.core.SECOND_ACCOUNT_REASON`).
+    """
+    if getattr(type(test), GATE_MARK, False):
+        return NOT_ADMIN_REASON
+    method = getattr(type(test), getattr(test, "_testMethodName", ""), None)
+    if "create_other_account" in getattr(getattr(method, "__code__", None), "co_names", ()):
+        return SECOND_ACCOUNT_REASON
+    return None
+
+
+def admin_only_tests(tests: Iterable[Any]) -> List[unittest.TestCase]:
+    """The tests of *tests* (a suite, nested or not) that skip for a key that is not a site admin's."""
+    found: List[unittest.TestCase] = []
+    for item in tests:
+        if isinstance(item, unittest.TestSuite):
+            found.extend(admin_only_tests(item))
+        elif isinstance(item, unittest.TestCase) and admin_only_reason(item) is not None:
+            found.append(item)
+    return found
 
 
 class KeyTestCase(APITestCase):

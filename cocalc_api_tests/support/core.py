@@ -23,9 +23,10 @@ from typing import Any, Callable, Dict, Optional, Sequence, TypeVar
 import requests
 
 from ..calllog import CallLog
-from ..errors import CoCalcAPIError, CoCalcError
+from ..changes import REPEATABLE
+from ..errors import CoCalcAPIError, CoCalcError, StillTransient
 from ..mixin import TrackedResourcesMixin
-from ..poll import poll
+from ..poll import poll, retry_transient
 from ..session import Session, get_session
 from ..text import format_args
 from ..wordings import unknown_token_page
@@ -104,16 +105,41 @@ class APITestCase(TrackedResourcesMixin, unittest.TestCase):
         return self.session.project_id
 
     def call(self, method: Callable[..., T], *args: Any, **kwargs: Any) -> T:
-        """``method(*args, **kwargs)``; a server error fails the test, naming call and answer."""
+        """``method(*args, **kwargs)``; a server error fails the test, naming call and answer.
+
+        A timeout from a busy server is asked again (within :data:`EVENTUAL_WAIT`) when the
+        call may be repeated (:data:`~cocalc_api_tests.changes.REPEATABLE`); any other
+        answer is judged at once.
+        """
         try:
-            return method(*args, **kwargs)
+            return self.asked(method, args, kwargs, again=remote_name(method) in REPEATABLE)
         except CoCalcAPIError as err:
             self.fail(f"{err.describe()} [client call {remote_name(method)}({format_args(args, kwargs)})]")
 
+    def asked(self, method: Callable[..., T], args: Sequence[Any], kwargs: Dict[str, Any], again: bool) -> T:
+        """``method(*args, **kwargs)``, asked again while it answers a timeout if *again*; a timeout all along fails.
+
+        The retries are reported with the run's slow calls, as one entry.
+        """
+        if not again:
+            return method(*args, **kwargs)
+        name, calls = remote_name(method), self.session.calls
+        with calls.retrying():
+            try:
+                return retry_transient(
+                    lambda: method(*args, **kwargs), budget=EVENTUAL_WAIT, what=f"{name}({format_args(args, kwargs)})",
+                    on_done=lambda attempts: calls.attempts(name, attempts),
+                )
+            except StillTransient as err:
+                self.fail(str(err))
+
     def assertCallFails(self, method: Callable, *args: Any, contains: str, **kwargs: Any) -> CoCalcAPIError:
-        """Assert that the call is answered with an error whose text contains *contains*."""
+        """Assert that the call is answered with an error whose text contains *contains*.
+
+        A timeout is no answer: the call is asked again (a refused call changed nothing).
+        """
         try:
-            answer = method(*args, **kwargs)
+            answer = self.asked(method, args, kwargs, again=True)
         except CoCalcAPIError as err:
             self.assertIn(contains, err.message, f"{err.describe()}; expected an error containing {contains!r}")
             return err

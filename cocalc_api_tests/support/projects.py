@@ -1,7 +1,8 @@
 """Projects for the tests: made (and started) in the background, and worked in through the project API."""
 from typing import Any, Dict, Optional
 
-from ..session import Session, start_and_ping
+from ..changes import start_project
+from ..session import PROJECT_START_WAIT, Session, start_and_ping
 from .core import APITestCase
 
 #: Seconds a signalled process may take to disappear.
@@ -12,7 +13,9 @@ def background_project(session: Session, job: str, *, start: bool = False, **cre
     """Create a tracked project (and start it, until it answers a ping) in the background, as job *job*.
 
     The job's result is ``{"project_id", "title", "start"}``: ``start`` is what
-    ``projects.start`` answered (absent unless *start*).  A test waits for it with
+    ``projects.start`` answered (absent unless *start*), or a :class:`~cocalc_api_tests.poll.Settled`
+    when it answered a timeout and the project was then seen running
+    (:func:`~cocalc_api_tests.changes.start_project`).  A test waits for it with
     :meth:`APITestCase.prepared`; a failing step fails that test, naming the call.
     """
 
@@ -20,7 +23,7 @@ def background_project(session: Session, job: str, *, start: bool = False, **cre
         create.setdefault("title", session.unique_name(job.split()[-1][:12]))
         made: Dict[str, Any] = {"project_id": session.create_project(**create), "title": create["title"]}
         if start:
-            made["start"] = session.hub.projects.start(made["project_id"])
+            made["start"] = start_project(session.hub, made["project_id"], wait=PROJECT_START_WAIT, log=session.calls)
             start_and_ping(session.hub, made["project_id"], start=False).close()
         return made
 

@@ -1,0 +1,563 @@
+"""The stand-in's permission checks, CoCalc's caches, and making an ordinary account's key through the API alone.
+
+* The registry (``cocalc_standin/checks.py``) names every check the code
+  applies and nothing else -- found by reading the stand-in's source -- and
+  ``COCALC_STANDIN_BREAK_CHECKS`` refuses an unknown name before anything starts.
+* A stand-in with a few checks broken lets exactly those calls through, while
+  the checks next to them still refuse.
+* ``GET /auth/impersonate`` signs in with a ``system.generateUserAuthToken``
+  token (cookies, ``remember_me`` row) and ``/api/v2/api-keys`` makes a key
+  with that cookie: an account-wide key of the ordinary account.
+* In the ``real`` profile, a change of membership, admin groups or keys takes
+  CoCalc's cache time (times the scale) to show; in ``fast`` at once.
+"""
+import ast
+import datetime
+import os
+import re
+import time
+import unittest
+import uuid
+from typing import Any, Callable, Dict, List, Optional, Tuple
+
+import requests
+
+from cocalc_api_tests.client import Hub, Project
+from cocalc_api_tests.errors import CoCalcAPIError
+from cocalc_standin import checks
+from cocalc_standin.api_auth import create_api_key, decode62
+from cocalc_standin.checks import CHECKS, CheckError, parse_broken
+from cocalc_standin.launch import StandinEnvironment
+from cocalc_standin.profile import get_profile
+from cocalc_standin.store import utcnow
+
+from helpers import MUST_SIGN_IN, error_of, start_standin, unique
+from suite_runner import PY, ROOT, clean_environ, run
+
+STANDIN_DIR = os.path.join(ROOT, "cocalc_standin")
+#: What a check's name looks like: ``<call or bridge>:<rule>``.
+NAME = re.compile(r"^[a-z][A-Za-z.-]*:[a-z][a-z0-9-]*$")
+#: The checks the broken stand-in switches off: one per kind of rule.
+BROKEN = ("projects.start:collaborator", "org.get:org-admin", "db.userQuery:set-fields", "bridge.project:collaborator",
+          "key:expired")
+#: Time scale of the ``real`` stand-in: CoCalc's 30 s cache lasts 1.5 s, its 15 s one 0.75 s.
+SCALE = 0.05
+NO_KEY = "You must provide authentication via an API key."
+
+NORMAL: Any = None
+BROKEN_ENV: Any = None
+REAL: Any = None
+
+
+def setUpModule() -> None:
+    global NORMAL, BROKEN_ENV, REAL
+    NORMAL = start_standin()
+    BROKEN_ENV = start_standin(break_checks=BROKEN)
+    REAL = start_standin(profile=get_profile("real", SCALE))
+
+
+def names_in_source() -> Dict[str, List[str]]:
+    """Every string in the stand-in's code (checks.py aside) that looks like a check name, with where it is."""
+    found: Dict[str, List[str]] = {}
+    for filename in sorted(os.listdir(STANDIN_DIR)):
+        if not filename.endswith(".py") or filename == "checks.py":
+            continue
+        with open(os.path.join(STANDIN_DIR, filename), encoding="utf-8") as fh:
+            tree = ast.parse(fh.read(), filename)
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Constant) and isinstance(node.value, str) and NAME.match(node.value):
+                found.setdefault(node.value, []).append(f"{filename}:{node.lineno}")
+    return found
+
+
+def calls_with_computed_names() -> List[str]:
+    """``checks.require``/``checks.enforced`` calls whose name is neither a literal nor a plain variable."""
+    odd = []
+    for filename in sorted(os.listdir(STANDIN_DIR)):
+        if not filename.endswith(".py") or filename == "checks.py":
+            continue
+        with open(os.path.join(STANDIN_DIR, filename), encoding="utf-8") as fh:
+            tree = ast.parse(fh.read(), filename)
+        for node in ast.walk(tree):
+            if (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)
+                    and node.func.attr in ("require", "enforced") and isinstance(node.func.value, ast.Name)
+                    and node.func.value.id == "checks"):
+                name = node.args[1] if len(node.args) > 1 else None
+                if not isinstance(name, (ast.Constant, ast.Name)):
+                    odd.append(f"{filename}:{node.lineno}")
+    return odd
+
+
+class RegistryTest(unittest.TestCase):
+    """The registry against the source, and the command line around it (no server needed)."""
+
+    def test_every_check_in_the_code_is_registered_and_every_registered_one_is_used(self) -> None:
+        used = names_in_source()
+        unregistered = {n: w for n, w in used.items() if n not in CHECKS}
+        self.assertEqual(unregistered, {}, "check names used in cocalc_standin but missing from checks.CHECKS")
+        self.assertEqual(sorted(set(CHECKS) - set(used)), [], "registered checks no code applies")
+        self.assertEqual(calls_with_computed_names(), [], "a check name must be a literal (or a parameter holding one)")
+
+    def test_names_and_descriptions(self) -> None:
+        for name, text in CHECKS.items():
+            with self.subTest(name=name):
+                self.assertRegex(name, NAME)
+                self.assertNotIn("\n", text)
+                self.assertRegex(text, r"\b[a-z][\w-]*/[\w./-]+\.(ts|coffee)\b", "names the CoCalc file it mirrors")
+        for expected in ("bridge.hub:account-key", "bridge.project:collaborator", "projects.deleteProject:owner",
+                         "org.get:org-admin", "db.userQuery:projects-write", "key:expired"):
+            self.assertIn(expected, CHECKS)
+
+    def test_an_unregistered_name_is_a_bug_not_a_pass(self) -> None:
+        with self.assertRaises(KeyError):
+            checks.enforced(None, "projects.start:nobody")
+
+    def test_parsing_the_variable(self) -> None:
+        self.assertEqual(parse_broken(None), frozenset())
+        self.assertEqual(parse_broken(" key:expired , ,org.get:org-admin "), {"key:expired", "org.get:org-admin"})
+        with self.assertRaises(CheckError) as cm:
+            parse_broken("key:expired,key:nope")
+        text = str(cm.exception)
+        self.assertIn("'key:nope'", text)
+        self.assertIn(checks.BREAK_VARIABLE, text)
+        self.assertNotIn("'key:expired'", text)
+        self.assertNotIn("\n", text)
+
+    def test_the_checks_command_lists_name_tab_description(self) -> None:
+        status, out, err = run([PY, "-m", "cocalc_standin", "checks"], clean_environ(), timeout=60)
+        self.assertEqual(status, 0, err)
+        lines = out.splitlines()
+        self.assertEqual(len(lines), len(CHECKS))
+        self.assertEqual(dict(line.split("\t") for line in lines), CHECKS)
+
+    def test_an_unknown_name_stops_the_stand_in_before_it_starts(self) -> None:
+        environ = clean_environ(**{checks.BREAK_VARIABLE: "projects.start:collaborator,projects.start:owner"})
+        started = time.monotonic()
+        status, out, err = run([PY, "-m", "cocalc_standin", "serve"], environ, timeout=60)
+        self.assertEqual(status, 2, err)
+        self.assertEqual(out, "", "nothing was started, so no export lines")
+        self.assertNotIn("Traceback", err)
+        self.assertEqual(len(err.strip().splitlines()), 1, err)
+        self.assertIn("'projects.start:owner'", err)
+        self.assertIn("python -m cocalc_standin checks", err)
+        self.assertLess(time.monotonic() - started, 30)
+        with self.assertRaises(CheckError):
+            StandinEnvironment(break_checks=["projects.start:owner"])
+
+
+# ------------------------------------------------------------------------ shared helpers
+
+
+def hub(env: Any, key: str) -> Hub:
+    return Hub(key, env.environ["COCALC_HOST"])
+
+
+def project(env: Any, key: str, project_id: str) -> Project:
+    return Project(key, env.environ["COCALC_HOST"], project_id)
+
+
+class EnvCase(unittest.TestCase):
+    """Clients on one stand-in; every client is closed after the test."""
+
+    def client(self, env: Any, key: str, project_id: Optional[str] = None) -> Any:
+        made = hub(env, key) if project_id is None else project(env, key, project_id)
+        self.addCleanup(made.close)
+        return made
+
+    def plain(self, env: Any) -> Tuple[str, Any, str]:
+        """A new ordinary account of *env*: ``(account_id, hub client, key)``."""
+        account_id, key = env.mint_key(admin=False)
+        return account_id, self.client(env, key), key
+
+    def admin(self, env: Any) -> Hub:
+        return self.client(env, env.admin_key)
+
+
+class BrokenChecksTest(EnvCase):
+    """Each broken check lets its call through; the same request is refused where the check holds."""
+
+    def both(self) -> List[Tuple[str, Any]]:
+        return [("normal", NORMAL), ("broken", BROKEN_ENV)]
+
+    def test_the_broken_stand_in_reports_what_it_skips(self) -> None:
+        self.assertEqual(BROKEN_ENV.broken_checks, frozenset(BROKEN))
+        self.assertEqual(NORMAL.broken_checks, frozenset())
+
+    def test_projects_start_of_a_stranger(self) -> None:
+        for label, env in self.both():
+            with self.subTest(env=label):
+                project_id = self.admin(env).call("projects.createProject", [{"title": unique("start")}])
+                _, stranger, _ = self.plain(env)
+                start = lambda: stranger.call("projects.start", [{"project_id": project_id}])  # noqa: E731
+                stop = lambda: stranger.call("projects.stop", [{"project_id": project_id}])  # noqa: E731
+                if label == "normal":
+                    self.assertEqual(error_of(start), "Error: must be collaborator on project to start it")
+                else:
+                    self.assertIsNone(start())
+                    self.assertEqual(self.admin(env).call("projects.state", [{"project_id": project_id}])["state"],
+                                     "running")
+                # the check next to it (another call, same rule) still holds
+                self.assertEqual(error_of(stop), "Error: must be collaborator on project to stop it")
+
+    def test_org_get_by_a_member(self) -> None:
+        for label, env in self.both():
+            with self.subTest(env=label):
+                org = unique("org")
+                self.admin(env).call("org.create", [{"name": org}])
+                member_id = self.admin(env).call("org.createUser", [{"name": org, "email": f"{unique('m')}@x.local"}])
+                key = create_api_key(env.store, member_id)
+                member = self.client(env, key)
+                get = lambda: member.call("org.get", [{"name": org}])  # noqa: E731
+                if label == "normal":
+                    self.assertEqual(error_of(get), "Error: user must be an admin of the organization or site-admin")
+                else:
+                    self.assertEqual(get()["name"], org)
+                self.assertEqual(error_of(lambda: member.call("org.getUsers", [{"name": org}])),
+                                 "Error: user must be an admin of the organization or site-admin")
+
+    def test_user_query_writing_a_field_nobody_may_write(self) -> None:
+        for label, env in self.both():
+            with self.subTest(env=label):
+                account_id, user, _ = self.plain(env)
+                promote = lambda: user.call("db.userQuery", [{"query": {"accounts": {"groups": ["admin"]}}}])  # noqa
+                if label == "normal":
+                    self.assertEqual(error_of(promote), "FATAL: changing accounts.groups not allowed")
+                    expected: Any = None
+                else:
+                    self.assertEqual(promote(), {})  # the hole: an ordinary account makes itself a site admin
+                    expected = ["admin"]
+                row = env.store.one("SELECT groups FROM accounts WHERE account_id=:a::UUID", a=account_id)
+                self.assertEqual(row["groups"], expected)
+                # reading a field nobody may read is another check, still in force
+                self.assertEqual(error_of(lambda: user.call("db.userQuery", [{"query": {"accounts": {"password_hash": None}}}])),
+                                 "FATAL: user get query not allowed for accounts.password_hash")
+
+    def test_project_bridge_for_a_stranger(self) -> None:
+        for label, env in self.both():
+            with self.subTest(env=label):
+                project_id = self.admin(env).call("projects.createProject", [{"title": unique("bridge")}])
+                other_id = self.admin(env).call("projects.createProject", [{"title": unique("other")}])
+                _, _, stranger_key = self.plain(env)
+                ping = self.client(env, stranger_key, project_id).call
+                if label == "normal":
+                    self.assertEqual(error_of(lambda: ping("system.ping")), "user must be a collaborator on the project")
+                else:
+                    self.assertIn("now", ping("system.ping"))
+                scoped = create_api_key(env.store, env.admin_account_id, project_id=project_id)
+                self.assertEqual(error_of(lambda: self.client(env, scoped, other_id).call("system.ping")),
+                                 "project specific api key must match requested project")
+
+    def test_expired_key(self) -> None:
+        for label, env in self.both():
+            with self.subTest(env=label):
+                account_id, _, _ = self.plain(env)
+                key = create_api_key(env.store, account_id, expire=utcnow() - datetime.timedelta(minutes=1))
+                test = lambda: self.client(env, key).call("system.test")  # noqa: E731
+                if label == "normal":
+                    self.assertEqual(error_of(test), MUST_SIGN_IN)
+                    self.assertEqual(env.store.query("SELECT id FROM api_keys WHERE id=:i", i=decode62(key[-6:])), [])
+                else:
+                    self.assertEqual(test()["account_id"], account_id)
+                # a key of a banned account is another check, still in force
+                env.store.query("UPDATE accounts SET banned=true WHERE account_id=:a::UUID", a=account_id)
+                fresh = create_api_key(env.store, account_id)
+                self.assertEqual(error_of(lambda: self.client(env, fresh).call("system.test")), MUST_SIGN_IN)
+
+
+class CoCalcRulesTest(EnvCase):
+    """Rules read from CoCalc's code that the stand-in once had wrong or lacked (NORMAL stand-in)."""
+
+    def test_site_admins_add_collaborators_to_any_project(self) -> None:
+        # collab.ts asks the database's user_is_in_project_group, which counts site admins in
+        _, owner, _ = self.plain(NORMAL)
+        project_id = owner.call("projects.createProject", [{"title": unique("admin-adds")}])
+        newcomer, _ = NORMAL.mint_key()
+        answer = self.admin(NORMAL).call("projects.addCollaborator", [{"opts": {"project_id": project_id,
+                                                                                "account_id": newcomer}}])
+        self.assertEqual(answer, {"project_id": [project_id]})
+        users = NORMAL.store.one("SELECT users FROM projects WHERE project_id=:p::UUID", p=project_id)["users"]
+        self.assertEqual(users[newcomer], {"group": "collaborator"})
+        self.assertNotIn(NORMAL.admin_account_id, users)
+        stranger_id, stranger, _ = self.plain(NORMAL)
+        self.assertEqual(
+            error_of(lambda: stranger.call("projects.addCollaborator", [{"opts": {"project_id": project_id,
+                                                                                   "account_id": newcomer}}])),
+            f"Error: user {stranger_id} does not have write access to project {project_id}")
+
+    def test_delete_takes_the_licenses_and_skip_permission_check_skips_every_check(self) -> None:
+        _, owner, _ = self.plain(NORMAL)
+        project_id = owner.call("projects.createProject", [{"title": unique("doomed")}])
+        NORMAL.store.query("UPDATE projects SET site_license=CAST(:l AS JSONB) WHERE project_id=:p::UUID",
+                           l='{"%s": {}}' % uuid.uuid4(), p=project_id)
+        _, stranger, _ = self.plain(NORMAL)
+        delete = lambda **extra: stranger.call("projects.deleteProject", [dict(extra, project_id=project_id)])  # noqa
+        self.assertEqual(error_of(delete), "Error: must be an owner to delete a project")
+        self.assertEqual(error_of(lambda: delete(skipPermissionCheck=None)), "Error: must be an owner to delete a project")
+        self.assertIsNone(delete(skipPermissionCheck=True))  # CoCalc's hole: the argument reaches server/projects/delete.ts
+        row = NORMAL.store.one("SELECT deleted, site_license FROM projects WHERE project_id=:p::UUID", p=project_id)
+        self.assertEqual((row["deleted"], row["site_license"]), (True, {}))
+
+    def test_a_project_id_option_makes_a_user_query_act_for_that_project(self) -> None:
+        _, owner, _ = self.plain(NORMAL)
+        project_id = owner.call("projects.createProject", [{"title": unique("acted-for")}])
+        other_id = owner.call("projects.createProject", [{"title": unique("other")}])
+        _, stranger, _ = self.plain(NORMAL)
+        title = unique("by-a-stranger")
+        write = lambda pid, scope: stranger.call("db.userQuery", [{  # noqa: E731
+            "project_id": scope, "query": {"projects": {"project_id": pid, "title": title}}}])
+        self.assertEqual(error_of(lambda: write(project_id, None)), "FATAL: user must be an admin")
+        self.assertEqual(error_of(lambda: write(other_id, project_id)), "FATAL: can only query same project")
+        self.assertEqual(write(project_id, project_id), {})  # CoCalc's hole: no membership check for the project acted for
+        self.assertEqual(NORMAL.store.one("SELECT title FROM projects WHERE project_id=:p::UUID", p=project_id)["title"],
+                         title)
+        read = stranger.call("db.userQuery", [{"project_id": project_id,
+                                               "query": {"projects": {"project_id": project_id, "title": None}}}])
+        self.assertEqual(read, {"projects": {"project_id": project_id, "title": title}})
+
+
+    def test_crm_accounts_is_an_admin_table(self) -> None:
+        account_id, user, _ = self.plain(NORMAL)
+        query = {"crm_accounts": [{"account_id": None, "groups": None}]}
+        self.assertEqual(error_of(lambda: user.call("db.userQuery", [{"query": query}])), "FATAL: user must be an admin")
+        self.assertEqual(error_of(lambda: user.call("db.userQuery", [{"query": {"crm_accounts": [{"password_hash": None}]}}])),
+                         "FATAL: user get query not allowed for crm_accounts.password_hash")
+        rows = self.admin(NORMAL).call("db.userQuery", [{"query": query}])["crm_accounts"]
+        self.assertIn({"account_id": NORMAL.admin_account_id, "groups": ["admin"]}, rows)
+        self.assertIn({"account_id": account_id}, rows)  # crm_accounts has no default for groups; nulls are left out
+        notes = {"crm_accounts": {"account_id": account_id, "notes": "seen"}}
+        self.assertEqual(error_of(lambda: user.call("db.userQuery", [{"query": notes}])), "FATAL: user must be an admin")
+        self.assertEqual(self.admin(NORMAL).call("db.userQuery", [{"query": notes}]), {})
+        self.assertEqual(NORMAL.store.one("SELECT notes FROM accounts WHERE account_id=:a::UUID", a=account_id)["notes"],
+                         "seen")
+
+
+# ------------------------------------------------------------------- sign-in and api-keys
+
+
+class SignInTest(EnvCase):
+    """An ordinary account, its sign-in cookie and its own key, through the API alone (NORMAL stand-in)."""
+
+    def setUp(self) -> None:
+        self.host = NORMAL.environ["COCALC_HOST"]
+        self.org = unique("signin")
+        admin = self.admin(NORMAL)
+        admin.call("org.create", [{"name": self.org}])
+        self.user = admin.call("org.createUser", [{"name": self.org, "email": f"{unique('u')}@x.local",
+                                                   "firstName": "Ordinary", "lastName": "User"}])
+        self.token = admin.call("system.generateUserAuthToken", [{"user_account_id": self.user}])
+
+    def sign_in(self, token: Optional[str] = None, **query: str) -> Tuple[requests.Session, requests.Response]:
+        session = requests.Session()
+        self.addCleanup(session.close)
+        answer = session.get(f"{self.host}/auth/impersonate", params=dict(query, auth_token=self.token if token is None else token),
+                             timeout=30)
+        return session, answer
+
+    def keys(self, session: requests.Session, **body: Any) -> Any:
+        answer = session.post(f"{self.host}/api/v2/api-keys", json=body, timeout=30)
+        self.assertEqual(answer.status_code, 200)
+        self.assertTrue(answer.headers["Content-Type"].startswith("application/json"))
+        return answer.json()
+
+    def test_the_link_signs_in_with_cocalcs_cookies_and_row(self) -> None:
+        before = utcnow()
+        session, answer = self.sign_in()
+        self.assertEqual(answer.status_code, 200)
+        self.assertEqual(answer.headers["Content-Type"], "text/html; charset=utf-8")
+        self.assertIn('window.location.href = "https:/app";', answer.text)
+        self.assertIn('You should be redirected to <a href="https:/app">https:/app</a>.', answer.text)
+        cookies = answer.raw.headers.getlist("Set-Cookie")
+        self.assertEqual(len(cookies), 2, cookies)
+        self.assertRegex(cookies[0], rf"^account_id={self.user}; path=/; expires=\w{{3}}, \d\d \w{{3}} \d{{4}} "
+                                     r"\d\d:\d\d:\d\d GMT$")
+        self.assertRegex(cookies[1], r"^remember_me=sha512\$[A-Za-z0-9]{32}\$1000\$[0-9a-f-]{36}; path=/; expires=.* GMT; "
+                                     r"samesite=strict; httponly$")
+        value = session.cookies["remember_me"]
+        rows = NORMAL.store.query("SELECT hash, expire, value FROM remember_me WHERE account_id=:a::UUID", a=self.user)
+        self.assertEqual(len(rows), 1)
+        algorithm, salt, iterations, _ = value.split("$")
+        self.assertEqual(len(rows[0]["hash"]), 127)
+        self.assertTrue(rows[0]["hash"].startswith(f"{algorithm}${salt}${iterations}$"))
+        self.assertNotIn(value.split("$")[3], rows[0]["hash"])
+        self.assertIsNone(rows[0]["value"])
+        life = (rows[0]["expire"] - before).total_seconds()
+        self.assertAlmostEqual(life, 12 * 3600, delta=60)
+        # the token is not used up; a locale is passed on
+        _, again = self.sign_in(lang_temp="de")
+        self.assertIn('window.location.href = "https:/app?lang_temp=de";', again.text)
+        _, unknown_locale = self.sign_in(lang_temp="xx")
+        self.assertIn('window.location.href = "https:/app";', unknown_locale.text)
+
+    def test_the_cookie_makes_an_account_wide_key_of_the_ordinary_account(self) -> None:
+        session, _ = self.sign_in()
+        made = self.keys(session, action="create", name="made with a cookie")
+        self.assertEqual(list(made), ["response"])
+        [key] = made["response"]
+        self.assertEqual(list(key), ["id", "account_id", "expire", "created", "name", "last_active", "trunc", "secret"])
+        self.assertEqual((key["account_id"], key["name"], key["expire"], key["last_active"]),
+                         (self.user, "made with a cookie", None, None))
+        self.assertEqual(key["trunc"], key["secret"][:3] + "..." + key["secret"][-6:])
+        user = self.client(NORMAL, key["secret"])
+        self.assertEqual(user.call("system.test")["account_id"], self.user)
+        self.assertEqual(error_of(lambda: user.call("projects.setQuotas", [{"project_id": str(uuid.uuid4())}])),
+                         "Error: Must be an admin to do admin search.", "an ordinary account, no admin")
+        self.assertIsNone(NORMAL.store.one("SELECT project_id FROM api_keys WHERE id=:i", i=key["id"])["project_id"])
+        # listed without its secret; renamed; deleted, after which it signs nobody in
+        listed = self.keys(session, action="get")["response"]
+        self.assertEqual([(k["id"], k["name"]) for k in listed], [(key["id"], "made with a cookie")])
+        self.assertNotIn("secret", listed[0])
+        self.assertEqual(self.keys(session, action="edit", id=key["id"], name="renamed"), {})
+        self.assertEqual(self.keys(session, action="get", id=key["id"])["response"][0]["name"], "renamed")
+        self.assertEqual(self.keys(session, action="edit", id=2147483000, name="x"), {"error": "no api key with id 2147483000"})
+        self.assertEqual(self.keys(session, action="delete", id=key["id"]), {})
+        self.assertEqual(self.keys(session, action="get"), {"response": []})
+        self.assertEqual(error_of(lambda: user.call("system.test")), MUST_SIGN_IN)
+
+    def test_project_keys_and_expiry_through_the_cookie(self) -> None:
+        session, _ = self.sign_in()
+        [project_id] = [r["project_id"] for r in NORMAL.store.query(
+            "SELECT project_id FROM projects WHERE users ? :a::TEXT", a=self.user)]
+        expire = (utcnow() + datetime.timedelta(days=2)).replace(microsecond=0)
+        [key] = self.keys(session, action="create", name="scoped", project_id=project_id,
+                          expire=expire.isoformat() + "Z")["response"]
+        self.assertEqual(key["expire"], expire.isoformat() + ".000Z")
+        self.assertEqual(self.client(NORMAL, key["secret"], project_id).call("system.test")["project_id"], project_id)
+        self.assertEqual(error_of(lambda: self.client(NORMAL, key["secret"]).call("system.test")), MUST_SIGN_IN)
+        stranger = self.admin(NORMAL).call("projects.createProject", [{"title": unique("not-theirs")}])
+        self.assertEqual(self.keys(session, action="get", project_id=stranger),
+                         {"error": "user must be collaborator on project to manage project_id api keys"})
+
+    def test_the_hub_refuses_the_cookie(self) -> None:
+        session, _ = self.sign_in()
+        answer = session.post(f"{self.host}/api/conat/hub", json={"name": "system.test", "args": []}, timeout=30)
+        self.assertEqual(answer.json(), {"error": NO_KEY})
+        answer = session.post(f"{self.host}/api/conat/hub", json={"name": "system.test", "args": []},
+                              auth=("sk-nonsense000000000000001", ""), timeout=30)
+        self.assertEqual(answer.json(), {"error": MUST_SIGN_IN})
+        answer = session.post(f"{self.host}/api/conat/project", json={"name": "system.ping", "args": []}, timeout=30)
+        self.assertEqual(answer.json(), {"error": NO_KEY})
+
+    def test_refusals_of_the_api_keys_route(self) -> None:
+        url = f"{self.host}/api/v2/api-keys"
+        no_cookie = requests.post(url, json={"action": "get"}, timeout=30).json()
+        self.assertEqual(no_cookie, {"error": "must be signed in"})
+        bad = requests.post(url, json={"action": "get"}, cookies={"remember_me": "abc"}, timeout=30).json()
+        self.assertEqual(bad, {"error": "badly formatted remember_me cookie"})
+        unknown = requests.post(url, json={"action": "get"}, timeout=30,
+                                cookies={"remember_me": f"sha512$abc$1000${uuid.uuid4()}"}).json()
+        self.assertEqual(unknown, {"error": "must be signed in"})
+        too_many = requests.post(url, json={"action": "get"}, cookies={"remember_me": "sha512$abc$20000$x"},
+                                 timeout=30).json()
+        self.assertEqual(too_many, {"error": "number of iterations invalid or too large"})
+        # an API key works where no cookie is sent; a project key passes its project on as the account
+        by_key = requests.post(url, json={"action": "get"}, auth=(NORMAL.admin_key, ""), timeout=30).json()
+        self.assertIn("response", by_key)
+        project_id = self.admin(NORMAL).call("projects.createProject", [{"title": unique("pk")}])
+        scoped = create_api_key(NORMAL.store, NORMAL.admin_account_id, project_id=project_id)
+        self.assertEqual(requests.post(url, json={"action": "get"}, auth=(scoped, ""), timeout=30).json(),
+                         {"error": "account_id is not a valid account"})
+        # an expired cookie signs nobody in; GET reads no parameters
+        session, _ = self.sign_in()
+        self.assertEqual(session.get(url, timeout=30).json(), {})
+        NORMAL.store.query("UPDATE remember_me SET expire=NOW() - interval '1 minute' WHERE account_id=:a::UUID",
+                           a=self.user)
+        self.assertEqual(self.keys(session, action="get"), {"error": "must be signed in"})
+
+    def test_unknown_expired_and_banned(self) -> None:
+        _, empty = self.sign_in(token="")
+        self.assertEqual(empty.text, "ERROR: impersonate error -- Error: invalid empty token")
+        _, unknown = self.sign_in(token="nope")
+        self.assertEqual(unknown.text, "ERROR: impersonate error -- Error: unknown or expired token: 'nope'")
+        self.assertNotIn("Set-Cookie", unknown.headers)
+        NORMAL.store.query("UPDATE accounts SET banned=true WHERE account_id=:a::UUID", a=self.user)
+        _, banned = self.sign_in()
+        self.assertEqual(banned.text, "ERROR: impersonate error -- Error: user is banned")
+        self.assertEqual(banned.raw.headers.getlist("Set-Cookie")[0].split(";")[0], f"account_id={self.user}")
+        self.assertEqual(NORMAL.store.query("SELECT hash FROM remember_me WHERE account_id=:a::UUID", a=self.user), [])
+        NORMAL.store.query("UPDATE auth_tokens SET expire=NOW() - interval '1 minute' WHERE auth_token=:t", t=self.token)
+        _, expired = self.sign_in()
+        self.assertEqual(expired.text, f"ERROR: impersonate error -- Error: unknown or expired token: '{self.token}'")
+
+
+# ------------------------------------------------------------------------------ caches
+
+
+def answer_or_error(call: Callable[[], Any]) -> Tuple[bool, str]:
+    """``(True, "")`` when *call* succeeds, else ``(False, its error)``."""
+    try:
+        call()
+    except CoCalcAPIError as err:
+        return False, err.message
+    return True, ""
+
+
+class CacheTest(EnvCase):
+    """CoCalc's cached reads: stale for the profile's time in ``real`` (REAL), never in ``fast`` (NORMAL)."""
+
+    LONG = 30 * SCALE
+    MEDIUM = 15 * SCALE
+
+    def flips_after(self, call: Callable[[], Any], change: Callable[[], None], now_ok: bool) -> float:
+        """Seconds after the read that cached the old answer until *call* gives the new one (``now_ok``)."""
+        cached_at = time.monotonic()
+        self.assertEqual(answer_or_error(call)[0], not now_ok, "before the change")
+        change()
+        deadline = cached_at + 10 * self.LONG + 5
+        while time.monotonic() < deadline:
+            if answer_or_error(call)[0] == now_ok:
+                return time.monotonic() - cached_at
+            time.sleep(0.02)
+        raise AssertionError("the change never showed")
+
+    def test_membership_takes_the_long_cache_time_in_real_and_none_in_fast(self) -> None:
+        for label, env, window in (("real", REAL, self.LONG), ("fast", NORMAL, 0.0)):
+            with self.subTest(env=label):
+                admin = self.admin(env)
+                project_id = admin.call("projects.createProject", [{"title": unique("cache")}])
+                account_id, user, _ = self.plain(env)
+                state = lambda: user.call("projects.state", [{"project_id": project_id}])  # noqa: E731
+                added = self.flips_after(state, lambda: admin.call("projects.addCollaborator", [
+                    {"opts": {"project_id": project_id, "account_id": account_id}}]), now_ok=True)
+                removed = self.flips_after(state, lambda: admin.call("projects.removeCollaborator", [
+                    {"opts": {"project_id": project_id, "account_id": account_id}}]), now_ok=False)
+                for took in (added, removed):
+                    self.assertGreaterEqual(took, window)
+                    self.assertLess(took, window + 2.0)
+
+    def test_admin_groups_take_the_long_cache_time(self) -> None:
+        for label, env, window in (("real", REAL, self.LONG), ("fast", NORMAL, 0.0)):
+            with self.subTest(env=label):
+                account_id, user, _ = self.plain(env)
+                create = lambda: user.call("projects.createProject", [{"project_id": str(uuid.uuid4())}])  # noqa: E731
+                took = self.flips_after(create, lambda: env.store.query(
+                    "UPDATE accounts SET groups='{admin}' WHERE account_id=:a::UUID", a=account_id), now_ok=True)
+                self.assertGreaterEqual(took, window)
+                self.assertLess(took, window + 2.0)
+
+    def test_a_deleted_key_works_for_the_medium_cache_time(self) -> None:
+        for label, env, window in (("real", REAL, self.MEDIUM), ("fast", NORMAL, 0.0)):
+            with self.subTest(env=label):
+                account_id, key = env.mint_key()
+                client = self.client(env, key)
+                cached_at = time.monotonic()  # this first use caches the key's row
+                self.assertEqual(client.call("system.test")["account_id"], account_id)
+                env.store.query("DELETE FROM api_keys WHERE id=:i", i=decode62(key[-6:]))
+                while True:
+                    ok, error = answer_or_error(lambda: client.call("system.test"))
+                    if not ok:
+                        break
+                    self.assertLess(time.monotonic() - cached_at, window + 2.0, "the deleted key kept working")
+                    time.sleep(0.02)
+                took = time.monotonic() - cached_at
+                self.assertEqual(error, MUST_SIGN_IN)
+                self.assertGreaterEqual(took, window)
+
+    def test_the_profiles_lifetimes(self) -> None:
+        self.assertEqual(REAL.server.app.caches.lifetimes,
+                         {"long": 30 * SCALE, "medium": 15 * SCALE, "query": 5 * SCALE, "banned-yes": 600 * SCALE,
+                          "banned-no": 60 * SCALE})
+        self.assertEqual(set(NORMAL.server.app.caches.lifetimes.values()), {0.0})
+
+
+if __name__ == "__main__":
+    unittest.main()
