@@ -152,6 +152,8 @@ class Rule:
     slow: bool = False
     #: ``creates(ctx) -> (kind, unique key)``: the call makes a resource (if let through), tracked write-ahead.
     creates: Optional[Callable[[Ctx], Tuple[str, Dict[str, Any]]]] = None
+    #: An allowed call whose effect is wrong lets the caller act as, or read, someone else: a security failure.
+    effect_is_security: bool = False
     #: ``leaks(ctx, answer)``: whether a :class:`NoEffect` cell's answer reveals what it must not.
     leaks: Optional[Callable[[Ctx, Any], bool]] = None
 
@@ -438,11 +440,11 @@ HUB_RULES: Tuple[Rule, ...] = (
     Rule("messages.send", lambda ctx: [{"subject": ctx.unique, "body": "authz", "to_ids": [ctx.account("owner")],
                                         "from_id": ctx.account("owner")}],
          who(ACCOUNTS, ALLOW, owner=NotApplicable("from the owner anyway")), variant="from_id of the owner",
-         effect=lambda ctx, b, a, answer: sender_is_caller(ctx, answer), checks=("messages.send:sender",)),
+         effect=lambda ctx, b, a, answer: sender_is_caller(ctx, answer), effect_is_security=True, checks=("messages.send:sender",)),
     Rule("messages.get", first(type="received"), who(ACCOUNTS, ALLOW, owner=NotApplicable("the owner's own messages")),
          setup=lambda ctx: {"subject": owner_message(ctx)},
          effect=lambda ctx, b, a, answer: None if all(m.get("subject") != ctx.target["subject"] for m in answer)
-         else "lists a message sent to the owner", checks=("messages.get:own",)),
+         else "lists a message sent to the owner", effect_is_security=True, checks=("messages.get:own",)),
     Rule("purchases.getBalance", first(account_id=account_of("owner")), own_account()),
     Rule("purchases.getMinBalance", lambda ctx: [], own_account()),
     # -- organizations ---------------------------------------------------------------
@@ -461,8 +463,7 @@ HUB_RULES: Tuple[Rule, ...] = (
     Rule("org.getUsers", first(name=ORG), who(ORG_ADMINS, Refuse(W.NOT_ORG_ADMIN)),
          effect=answered(lambda a: isinstance(a, list) and len(a) >= 2, "the members"), checks=("org.getUsers:org-admin",)),
     Rule("org.createUser", lambda ctx: [{"name": ctx.world.org, "email": f"{ctx.unique}@test.local"}],
-         creates=lambda ctx: ("account", {"email": f"{ctx.unique}@test.local"}),
-         who(ORG_ADMINS, Refuse(W.NOT_ORG_ADMIN)), observe=lambda ctx: ctx.member_emails().count(f"{ctx.unique}@test.local"),
+         who(ORG_ADMINS, Refuse(W.NOT_ORG_ADMIN)), creates=lambda ctx: ("account", {"email": f"{ctx.unique}@test.local"}), observe=lambda ctx: ctx.member_emails().count(f"{ctx.unique}@test.local"),
          effect=changed(lambda ctx, after: after == 1, "the new member"), checks=("org.createUser:org-admin",)),
     Rule("org.addAdmin", first(name=ORG, user=TARGET), who(ADMIN, Refuse(W.ONLY_SITE_ADMINS_ADD_ORG_ADMINS)), setup=fresh_member,
          observe=lambda ctx: ctx.target["account_id"] in ctx.org_admins(),

@@ -129,6 +129,7 @@ def settle(
     accept: Callable[[Any], bool],
     timeout: float,
     what: str,
+    again: Optional[float] = None,
     interval: float = 1.0,
     on_done: Optional[Callable[[Attempts], None]] = None,
 ) -> Any:
@@ -138,35 +139,48 @@ def settle(
     progress: under load a project's start or stop outlasts the bridge's wait, and
     goes on.  So such an answer is not a failure: *read* (a read of the state, e.g.
     ``projects.state``) is polled until *accept* approves what it reads, within
-    *timeout* seconds of the call.  Returns the call's answer, or a :class:`Settled`
-    when it answered a timeout and the change was then seen done.  A refusal (of
-    the call or of a read) is raised at once; a change not seen done in time raises
-    :class:`NotSettled`, naming both waits and the last state read.  *on_done*
-    receives the :class:`Attempts` (the call, then the wait for its state) in every case.
+    *timeout* seconds of the call.  A busy server may also drop the change it timed
+    out on; with *again* (seconds), a change still not seen done after that long is
+    made again (for changes that land the same however often they are made: a
+    start, a stop, a copy).
+
+    Returns the call's answer (of the first attempt that answered), or a
+    :class:`Settled` when every attempt answered a timeout and the change was then
+    seen done.  A refusal (of the call or of a read) is raised at once; a change not
+    seen done in time raises :class:`NotSettled`, naming every wait and the last
+    state read.  *on_done* receives the :class:`Attempts` in every case.
     """
     attempts = Attempts(what)
     started = time.monotonic()
+    deadline = started + timeout
     try:
-        try:
-            value = change()
-        except CoCalcError as err:
-            attempts.tries.append((time.monotonic() - started, str(err)))
-            if not is_transient(err):
-                raise
-            waited = time.monotonic()
-            left = max(0.0, timeout - (waited - started))
+        while True:
+            begun = time.monotonic()
             try:
-                poll(read, timeout=left, interval=interval, accept=accept, what=f"the state {what} leads to")
+                value = change()
+            except CoCalcError as err:
+                attempts.tries.append((time.monotonic() - begun, str(err)))
+                if not is_transient(err):
+                    raise
+                first = err if len(attempts.tries) == 1 else first  # noqa: F821 (set on the first pass)
+            else:
+                attempts.tries.append((time.monotonic() - begun, None))
+                return value
+            waited = time.monotonic()
+            until = deadline if again is None else min(deadline, waited + again)
+            try:
+                poll(read, timeout=max(0.0, until - waited), interval=interval, accept=accept,
+                     what=f"the state {what} leads to")
             except (TimeoutError, CoCalcError) as failure:
                 if isinstance(failure, CoCalcError) and not is_transient(failure):
                     raise
                 attempts.tries.append((time.monotonic() - waited, "state not reached"))
-                raise NotSettled(attempts, err, str(failure)) from None
+                if time.monotonic() < deadline:
+                    continue  # made again
+                raise NotSettled(attempts, first, str(failure)) from None
             attempts.done = "state reached"
             attempts.tries.append((time.monotonic() - waited, None))
-            return Settled(err)
-        attempts.tries.append((time.monotonic() - started, None))
-        return value
+            return Settled(first)
     finally:
         if on_done is not None:
             on_done(attempts)

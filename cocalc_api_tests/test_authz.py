@@ -114,7 +114,7 @@ class AuthzTestCase(APITestCase):
         after = rule.observe(ctx) if rule.observe else None
         said = f"{actor} calling {rule.call}({redact(brief(repr(args)[1:-1], 300), *cast.secrets())})"
         if isinstance(outcome, Allow):
-            self.judge_allowed(ctx, rule, said, before, after, answer, error)
+            self.judge_allowed(cell, ctx, said, before, after, answer, error)
         elif isinstance(outcome, Refuse):
             self.judge_refused(cell, said, outcome, before, after, answer, error)
         elif isinstance(outcome, NoEffect):
@@ -142,11 +142,14 @@ class AuthzTestCase(APITestCase):
         except CoCalcAPIError as err:
             return None, err.message
 
-    def judge_allowed(self, ctx: Ctx, rule: Rule, said: str, before: Any, after: Any, answer: Any, error: Optional[str]) -> None:
+    def judge_allowed(self, cell: Cell, ctx: Ctx, said: str, before: Any, after: Any, answer: Any, error: Optional[str]) -> None:
+        rule = cell.rule
         if error is not None and not (rule.endpoint == "project" and error not in BRIDGE_REFUSALS):
             self.fail(f"{said} was refused ({error!r}), but CoCalc's rules let {ctx.actor} make it")
         if error is None and rule.effect is not None:
             problem = rule.effect(ctx, before, after, answer)
+            if problem and rule.effect_is_security:
+                self.security(cell, f"{said}: {problem}")
             if problem:
                 self.fail(f"{said} had no effect: {problem}")
 

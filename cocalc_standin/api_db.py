@@ -64,7 +64,7 @@ _PROJECT_SET = ("project_id", "title", "name", "description", "deleted", "invite
                 "manage_users_owner_only", "action_request", "compute_image", "site_license", "env", "sandbox",
                 "avatar_image_tiny", "avatar_image_full", "color")
 #: Writable fields whose CoCalc hooks (name rules, ownership rules, project actions) the stand-in lacks.
-_UNSUPPORTED_SET = {"name", "users", "manage_users_owner_only", "action_request", "auto_balance"}
+_UNSUPPORTED_SET = {"name", "manage_users_owner_only", "action_request", "auto_balance"}
 _JSON_COLUMNS = {
     "accounts": {"email_address_verified", "email_address_challenge", "email_address_problem", "passports",
                  "editor_settings", "other_settings", "terminal", "stripe_customer", "coupon_history", "profile",
@@ -112,11 +112,11 @@ def _subs(value: Any, subs: Dict[str, Any]) -> Any:
 def user_query(app: Any, account_id: str, query: Any, options: Any, project_id: Any = None) -> Any:
     """Run one user query (or a list of them) as *account_id*.
 
-    *project_id* is the ``project_id`` among the caller's options, which CoCalc
-    passes on as the project the query acts for: project rows are then read and
-    written for that project without a membership check (a hole of CoCalc's,
-    reproduced: ``server/conat/api/db.ts`` hands the caller's options to
-    ``database/user-query``).
+    *project_id* is the project the query acts for: project rows are then read
+    and written for that project without a membership check.  An account's
+    ``project_id`` option reaches here only when ``db.userQuery:project-id-option``
+    is broken, which plays CoCalc's hole (``server/conat/api/db.ts`` hands the
+    caller's options to ``database/user-query``).
     """
     options = [] if options is None else options
     for option in options if isinstance(options, list) and account_id is not None else []:
@@ -162,7 +162,7 @@ def _handled_query(app: Any, account_id: str, table: str, body: Dict[str, Any], 
     if is_set:
         if setter is None:
             raise missing_handler(table, "set")
-        setter(app, account_id, body)
+        setter(app, account_id, body, project_id)
         return {}
     if getter is None:
         raise missing_handler(table, "get")
@@ -367,6 +367,8 @@ def set_query(app: Any, account_id: str, table: str, body: Dict[str, Any], proje
         row_id = body.get("project_id")
         if row_id is None:
             raise PlainError(f"FATAL: must specify {table}.project_id")
+        if "users" in changes:
+            changes["users"] = _sanitize_project_users(app, changes["users"], account_id)
         if project_id is None:
             _require_write_access(app, account_id, row_id)
         else:  # acting for a project (CoCalc's _user_set_query_enforce_requirements): that project only
@@ -391,6 +393,71 @@ def set_query(app: Any, account_id: str, table: str, body: Dict[str, Any], proje
     app.store.query(f"UPDATE {spec['db']} SET {', '.join(assignments)} WHERE {key} = :id::UUID", **params)
 
 
+_USER_ENTRY_KEYS = ("hide", "upgrades", "ssh_keys")
+_SSH_KEY_FIELDS = ("title", "value", "creation_date", "last_use_date")
+
+
+def _sanitize_project_users(app: Any, users: Any, account_id: Any) -> Any:
+    """CoCalc's ``sanitizeUserSetQueryProjectUsers`` (``database/postgres/project/user-set-query-project-users.ts``).
+
+    A user query may change only the caller's own ``hide``, ``upgrades`` and
+    ``ssh_keys`` (and ``hide`` of others), never anybody's ``group``.  CoCalc calls it
+    without the account (``val(r.query, @)``), so there any group change goes through;
+    breaking ``db.userQuery:project-users-groups`` plays that.
+    """
+    if users is None:
+        return None
+    trusted = not checks.enforced(app, "db.userQuery:project-users-groups")
+    me = None if trusted else account_id
+
+    def fail(message: str) -> PlainError:
+        return PlainError(f"FATAL: error setting 'users' -- Error: {message}")
+
+    if not isinstance(users, dict):
+        raise fail("users must be an object")
+    sanitized: Dict[str, Any] = {}
+    for user_id, entry in users.items():
+        if not is_valid_uuid(user_id):
+            raise fail(f"invalid account_id '{user_id}'")
+        if not isinstance(entry, dict):
+            raise fail("user entry must be an object")
+        is_self = me is None or user_id == me
+        for key in entry:
+            if key == "group":
+                if me is not None:
+                    raise fail("changing collaborator group via user_set_query is not allowed")
+            elif key not in _USER_ENTRY_KEYS:
+                raise fail(f"unknown field '{key}'")
+        clean: Dict[str, Any] = {}
+        if "group" in entry:
+            if entry["group"] not in ("owner", "collaborator"):
+                raise fail(f"invalid group value '{js_str(entry['group'])}' - must be 'owner' or 'collaborator'")
+            clean["group"] = entry["group"]
+        if "hide" in entry:
+            if not isinstance(entry["hide"], bool):
+                raise fail("invalid type for field 'hide'")
+            clean["hide"] = entry["hide"]
+        if "upgrades" in entry:
+            if not is_self:
+                raise fail("users set queries may only change upgrades for the requesting account")
+            raise PlainError("the stand-in does not support setting projects.users upgrades with a user query")
+        if "ssh_keys" in entry:
+            if not is_self:
+                raise fail("users set queries may only change ssh_keys for the requesting account")
+            keys = entry["ssh_keys"]
+            if not isinstance(keys, dict):
+                raise fail("ssh_keys must be an object")
+            for fingerprint, key in keys.items():
+                if key and not isinstance(key, dict):
+                    raise fail("each key in ssh_keys must be an object")
+                for field in (key or {}):
+                    if field not in _SSH_KEY_FIELDS:
+                        raise fail(f"invalid ssh_keys field '{field}'")
+            clean["ssh_keys"] = {f: k for f, k in keys.items() if k}
+        sanitized[user_id] = clean
+    return sanitized
+
+
 def _require_write_access(app: Any, account_id: str, project_id: Any) -> None:
     """CoCalc's ``_require_project_ids_in_groups``: a member, or else a site admin (reads through the ``query`` cache)."""
     if not checks.enforced(app, "db.userQuery:projects-write"):
@@ -411,7 +478,13 @@ def _require_write_access(app: Any, account_id: str, project_id: Any) -> None:
 def userQuery(app: Any, args: List[Any]) -> Any:
     """``db.userQuery({query, options})``."""
     opts = opts_of(args)
-    return user_query(app, opts.get("account_id"), opts.get("query"), opts.get("options"), opts.get("project_id"))
+    account_id = opts.get("account_id")
+    # CoCalc hands a project_id the caller put in args[0] on to user_query, which then acts for that project
+    # (unchecked); its rules say an account's query runs as the account: the option is ignored.
+    project_id = opts.get("project_id")
+    if account_id is not None and checks.enforced(app, "db.userQuery:project-id-option"):
+        project_id = None
+    return user_query(app, account_id, opts.get("query"), opts.get("options"), project_id)
 
 
 # -------------------------------------------------------------- activity and files

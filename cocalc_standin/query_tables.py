@@ -1,4 +1,4 @@
-"""User-query tables beyond accounts and projects: site licenses, ``messages`` and ``file_use``.
+"""User-query tables beyond accounts and projects: site licenses, ``messages``, ``file_use`` and project tables.
 
 As in CoCalc's schema (``util/db-schema/site-licenses.ts``, ``messages.ts``):
 
@@ -15,7 +15,11 @@ As in CoCalc's schema (``util/db-schema/site-licenses.ts``, ``messages.ts``):
   receive, makes CoCalc's hook throw outside any handler: the call never answers
   (the bridge times out) and an ``uncaught_exception`` is logged;
 * ``file_use`` rows (written by ``db.touch`` with a path) are readable for the
-  caller's projects when edited in the last 21 days.
+  caller's projects when edited in the last 21 days;
+* ``listings``, ``syncstrings``, ``project_invite_tokens`` and ``public_paths``
+  are read by the project's members (``public_paths``: by anybody, naming the
+  project), ``project_invite_tokens`` and ``public_paths`` written by its members
+  (an upsert on the primary key); others get CoCalc's refusals.
 """
 import datetime
 import json
@@ -114,7 +118,7 @@ def _timestamp(value: Any) -> Any:
     return moment
 
 
-def set_site_license(app: Any, account_id: str, body: Dict[str, Any]) -> None:
+def set_site_license(app: Any, account_id: str, body: Dict[str, Any], project_id: Any = None) -> None:
     """Create or change a license (admins only): an upsert on ``id``, merging the map fields."""
     from .api_system import callback_query
 
@@ -188,7 +192,7 @@ def get_messages(app: Any, account_id: str, body: Dict[str, Any], multi: bool, p
     return _rows_answer(rows, multi)
 
 
-def set_message_flags(app: Any, account_id: str, body: Dict[str, Any]) -> None:
+def set_message_flags(app: Any, account_id: str, body: Dict[str, Any], project_id: Any = None) -> None:
     """Set the caller's own bit of the given flags of a message it received."""
     from .api_messages import update_unread_count
     from .api_system import central_log
@@ -266,7 +270,7 @@ def get_file_use(app: Any, account_id: str, body: Dict[str, Any], multi: bool, p
     return _rows_answer(rows, multi)
 
 
-def set_file_use(app: Any, account_id: str, body: Dict[str, Any]) -> None:
+def set_file_use(app: Any, account_id: str, body: Dict[str, Any], project_id: Any = None) -> None:
     """CoCalc lets collaborators write ``file_use``; the stand-in does not (yet) and says so."""
     raise PlainError("the stand-in does not support set queries on table 'file_use'")
 
@@ -277,7 +281,8 @@ def set_file_use(app: Any, account_id: str, body: Dict[str, Any]) -> None:
 #: ``syncstring-schema.ts``, ``project-invite-tokens.ts``, ``public-paths.ts``): ``get`` fields with their
 #: defaults, ``where`` (``projects``: members of the project named, or the caller's projects; ``public``: any
 #: project named, as ``public_paths`` is anonymous; ``syncstrings``: CoCalc's ``_syncstrings_check``),
-#: ``options`` (order, limit), ``set`` fields, the primary key and how an id field is derived.
+#: ``options`` (order, limit), ``set`` fields, the primary key and the id field derived from project and path
+#: (``derived``: in sets; ``derived_get``: in reads too, as the schema's function fields).
 PROJECT_TABLES: Dict[str, Dict[str, Any]] = {
     "listings": {
         "get": {f: None for f in ("project_id", "compute_server_id", "path", "time", "listing", "missing", "interest",
@@ -289,7 +294,7 @@ PROJECT_TABLES: Dict[str, Dict[str, Any]] = {
         "get": dict({f: None for f in ("string_id", "users", "last_snapshot", "last_seq", "project_id", "path",
                                        "deleted", "save", "last_active", "init", "read_only", "last_file_change",
                                        "doctype", "archived", "settings")}, snapshot_interval=300),
-        "where": "syncstrings", "order": None, "limit": None, "derived": "string_id",
+        "where": "syncstrings", "order": None, "limit": None, "derived": "string_id", "derived_get": True,
         "set": None, "key": ("string_id",),
     },
     "project_invite_tokens": {
@@ -328,8 +333,8 @@ def _project_table_get(table: str) -> Callable[..., Any]:
 
         _check_fields(app, table, body, tuple(spec["get"]))
         body = dict(body)
-        if spec.get("derived"):
-            body[spec["derived"]] = _derived_id(body)  # a function field of the schema: always computed
+        if spec.get("derived_get"):
+            body[spec["derived"]] = _derived_id(body)  # a function field of the schema's get: always computed
         params: Dict[str, Any] = {"me": account_id}
         where: List[str] = []
         wanted = body.get("project_id")
@@ -411,14 +416,28 @@ def _project_table_set(table: str) -> Callable[..., None]:
     return set_rows
 
 
+def set_listing(app: Any, account_id: str, body: Dict[str, Any], project_id: Any = None) -> None:
+    """A listing's ``project_id`` is of type ``project_id``: only a project writes its listings."""
+    if project_id is None:
+        raise PlainError("FATAL: project_id must be specified")
+    raise PlainError("the stand-in does not support set queries on table 'listings'")
+
+
+def set_syncstring(app: Any, account_id: str, body: Dict[str, Any], project_id: Any = None) -> None:
+    """CoCalc lets members write a syncstring's row; the stand-in does not (yet) and says so."""
+    raise PlainError("the stand-in does not support set queries on table 'syncstrings'")
+
+
 #: ``table -> (get, set)``; a missing function means CoCalc has no such query for the table.
 HANDLERS: Dict[str, Tuple[Optional[Callable[..., Any]], Optional[Callable[..., None]]]] = {
     "site_licenses": (get_site_licenses, set_site_license),
     "site_license_public_info": (get_public_info, None),
     "messages": (get_messages, set_message_flags),
     "file_use": (get_file_use, set_file_use),
-    **{table: (_project_table_get(table), _project_table_set(table) if spec["set"] else None)
-       for table, spec in PROJECT_TABLES.items()},
+    "listings": (_project_table_get("listings"), set_listing),
+    "syncstrings": (_project_table_get("syncstrings"), set_syncstring),
+    "project_invite_tokens": (_project_table_get("project_invite_tokens"), _project_table_set("project_invite_tokens")),
+    "public_paths": (_project_table_get("public_paths"), _project_table_set("public_paths")),
 }
 
 

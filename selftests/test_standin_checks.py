@@ -44,15 +44,22 @@ BROKEN = ("projects.start:collaborator", "org.get:org-admin", "db.userQuery:set-
 SCALE = 0.05
 NO_KEY = "You must provide authentication via an API key."
 
+#: Checks that keep CoCalc's holes out of the stand-in: broken, each plays CoCalc's own (holey) behaviour.
+HOLES = ("projects.deleteProject:no-skip", "db.userQuery:project-id-option", "db.userQuery:project-users-groups",
+         "projects.inviteCollaborator:no-demotion", "org.removeUser:same-org", "messages.send:sender",
+         "messages.get:own")
+
 NORMAL: Any = None
 BROKEN_ENV: Any = None
+HOLEY: Any = None
 REAL: Any = None
 
 
 def setUpModule() -> None:
-    global NORMAL, BROKEN_ENV, REAL
+    global NORMAL, BROKEN_ENV, HOLEY, REAL
     NORMAL = start_standin()
     BROKEN_ENV = start_standin(break_checks=BROKEN)
+    HOLEY = start_standin(break_checks=HOLES)
     REAL = start_standin(profile=get_profile("real", SCALE))
 
 
@@ -105,7 +112,7 @@ class RegistryTest(unittest.TestCase):
                 self.assertNotIn("\n", text)
                 self.assertRegex(text, r"\b[a-z][\w-]*/[\w./-]+\.(ts|coffee)\b", "names the CoCalc file it mirrors")
         for expected in ("bridge.hub:account-key", "bridge.project:collaborator", "projects.deleteProject:owner",
-                         "org.get:org-admin", "db.userQuery:projects-write", "key:expired"):
+                         "org.get:org-admin", "db.userQuery:projects-write", "key:expired") + HOLES:
             self.assertIn(expected, CHECKS)
 
     def test_an_unregistered_name_is_a_bug_not_a_pass(self) -> None:
@@ -284,35 +291,37 @@ class CoCalcRulesTest(EnvCase):
                                                                                    "account_id": newcomer}}])),
             f"Error: user {stranger_id} does not have write access to project {project_id}")
 
-    def test_delete_takes_the_licenses_and_skip_permission_check_skips_every_check(self) -> None:
-        _, owner, _ = self.plain(NORMAL)
-        project_id = owner.call("projects.createProject", [{"title": unique("doomed")}])
-        NORMAL.store.query("UPDATE projects SET site_license=CAST(:l AS JSONB) WHERE project_id=:p::UUID",
-                           l='{"%s": {}}' % uuid.uuid4(), p=project_id)
-        _, stranger, _ = self.plain(NORMAL)
-        delete = lambda **extra: stranger.call("projects.deleteProject", [dict(extra, project_id=project_id)])  # noqa
-        self.assertEqual(error_of(delete), "Error: must be an owner to delete a project")
-        self.assertEqual(error_of(lambda: delete(skipPermissionCheck=None)), "Error: must be an owner to delete a project")
-        self.assertIsNone(delete(skipPermissionCheck=True))  # CoCalc's hole: the argument reaches server/projects/delete.ts
-        row = NORMAL.store.one("SELECT deleted, site_license FROM projects WHERE project_id=:p::UUID", p=project_id)
-        self.assertEqual((row["deleted"], row["site_license"]), (True, {}))
-
-    def test_a_project_id_option_makes_a_user_query_act_for_that_project(self) -> None:
-        _, owner, _ = self.plain(NORMAL)
-        project_id = owner.call("projects.createProject", [{"title": unique("acted-for")}])
-        other_id = owner.call("projects.createProject", [{"title": unique("other")}])
-        _, stranger, _ = self.plain(NORMAL)
-        title = unique("by-a-stranger")
-        write = lambda pid, scope: stranger.call("db.userQuery", [{  # noqa: E731
-            "project_id": scope, "query": {"projects": {"project_id": pid, "title": title}}}])
-        self.assertEqual(error_of(lambda: write(project_id, None)), "FATAL: user must be an admin")
-        self.assertEqual(error_of(lambda: write(other_id, project_id)), "FATAL: can only query same project")
-        self.assertEqual(write(project_id, project_id), {})  # CoCalc's hole: no membership check for the project acted for
-        self.assertEqual(NORMAL.store.one("SELECT title FROM projects WHERE project_id=:p::UUID", p=project_id)["title"],
-                         title)
-        read = stranger.call("db.userQuery", [{"project_id": project_id,
-                                               "query": {"projects": {"project_id": project_id, "title": None}}}])
-        self.assertEqual(read, {"projects": {"project_id": project_id, "title": title}})
+    def test_project_tables_of_user_queries(self) -> None:
+        # listings, syncstrings, project_invite_tokens, public_paths: members read and write, others are refused
+        owner_id, owner, _ = self.plain(NORMAL)
+        project_id = owner.call("projects.createProject", [{"title": unique("tables")}])
+        stranger_id, stranger, _ = self.plain(NORMAL)
+        q = lambda who, query: who.call("db.userQuery", [{"query": query}])  # noqa: E731
+        listing = {"listings": {"project_id": project_id, "path": "", "listing": None}}
+        self.assertEqual(q(owner, listing), {})  # no row: CoCalc answers {}
+        self.assertEqual(q(self.admin(NORMAL), listing), {})
+        self.assertEqual(error_of(lambda: q(stranger, listing)), "FATAL: you do not have read access to this project -- "
+                         f"account_id={stranger_id}, project_id_=undefined")
+        syncstrings = {"syncstrings": [{"project_id": project_id, "path": None}]}
+        self.assertEqual(q(owner, syncstrings), {"syncstrings": []})
+        self.assertEqual(error_of(lambda: q(stranger, syncstrings)), "FATAL: user must be an admin")
+        token = {"project_invite_tokens": {"project_id": project_id, "token": unique("tok")[-20:], "usage_limit": 1,
+                                           "expires": "2100-01-01T00:00:00.000Z"}}
+        self.assertEqual(error_of(lambda: q(stranger, token)), "FATAL: user must be an admin")
+        self.assertEqual(q(owner, token), {})
+        tokens = {"project_invite_tokens": [{"project_id": project_id, "token": None, "usage_limit": None}]}
+        self.assertEqual(q(owner, tokens), {"project_invite_tokens": [
+            {"project_id": project_id, "token": token["project_invite_tokens"]["token"], "usage_limit": 1}]})
+        self.assertEqual(error_of(lambda: q(stranger, tokens)), "FATAL: you do not have read access to this project -- "
+                         f"account_id={stranger_id}, project_id_=undefined")
+        paths = {"public_paths": [{"project_id": project_id, "path": None}]}
+        self.assertEqual(q(stranger, paths), {"public_paths": []})  # public_paths is anonymous: anybody reads them
+        publish = {"public_paths": {"project_id": project_id, "path": "a.txt", "description": "x"}}
+        self.assertEqual(error_of(lambda: q(stranger, publish)), "FATAL: user must be an admin")
+        self.assertEqual(q(owner, publish), {})
+        self.assertEqual(q(stranger, paths), {"public_paths": [{"project_id": project_id, "path": "a.txt"}]})
+        NORMAL.store.query("DELETE FROM public_paths WHERE project_id=:p::UUID", p=project_id)
+        NORMAL.store.query("DELETE FROM project_invite_tokens WHERE project_id=:p::UUID", p=project_id)
 
 
     def test_crm_accounts_is_an_admin_table(self) -> None:
@@ -332,6 +341,147 @@ class CoCalcRulesTest(EnvCase):
 
 
 # ------------------------------------------------------------------- sign-in and api-keys
+
+
+class CoCalcHolesTest(EnvCase):
+    """Each hole of CoCalc's is kept out of the stand-in by a check; breaking the check (HOLEY) plays the hole."""
+
+    def both(self) -> List[Tuple[str, Any]]:
+        return [("normal", NORMAL), ("holey", HOLEY)]
+
+    def owned(self, env: Any, title: str) -> Tuple[str, Any, str]:
+        """A new account's new project: ``(account_id, client, project_id)``."""
+        account_id, owner, _ = self.plain(env)
+        return account_id, owner, owner.call("projects.createProject", [{"title": unique(title)}])
+
+    def users(self, env: Any, project_id: str) -> Dict[str, Any]:
+        row = env.store.one("SELECT users FROM projects WHERE project_id=:p::UUID", p=project_id)
+        return {a: u.get("group") for a, u in (row["users"] or {}).items()}
+
+    def test_skip_permission_check_is_ignored(self) -> None:
+        for label, env in self.both():
+            with self.subTest(env=label):
+                _, _, project_id = self.owned(env, "doomed")
+                env.store.query("UPDATE projects SET site_license=CAST(:l AS JSONB) WHERE project_id=:p::UUID",
+                                l='{"%s": {}}' % uuid.uuid4(), p=project_id)
+                _, stranger, _ = self.plain(env)
+                delete = lambda **extra: stranger.call("projects.deleteProject", [dict(extra, project_id=project_id)])  # noqa
+                self.assertEqual(error_of(delete), "Error: must be an owner to delete a project")
+                if label == "normal":
+                    self.assertEqual(error_of(lambda: delete(skipPermissionCheck=True)),
+                                     "Error: must be an owner to delete a project")
+                    expected: Any = (False, 1)
+                else:
+                    self.assertIsNone(delete(skipPermissionCheck=True))  # CoCalc: the argument reaches delete.ts
+                    expected = (True, 0)
+                row = env.store.one("SELECT deleted, site_license FROM projects WHERE project_id=:p::UUID", p=project_id)
+                self.assertEqual((bool(row["deleted"]), len(row["site_license"] or {})), expected)
+
+    def test_a_project_id_option_does_not_make_an_account_act_for_the_project(self) -> None:
+        for label, env in self.both():
+            with self.subTest(env=label):
+                _, owner, project_id = self.owned(env, "acted-for")
+                other_id = owner.call("projects.createProject", [{"title": unique("other")}])
+                stranger_id, stranger, _ = self.plain(env)
+                title = unique("by-a-stranger")
+                write = lambda pid, scope: stranger.call("db.userQuery", [{  # noqa: E731
+                    "project_id": scope, "query": {"projects": {"project_id": pid, "title": title}}}])
+                read = lambda: stranger.call("db.userQuery", [{  # noqa: E731
+                    "project_id": project_id, "query": {"projects": {"project_id": project_id, "title": None}}}])
+                self.assertEqual(error_of(lambda: write(project_id, None)), "FATAL: user must be an admin")
+                if label == "normal":
+                    self.assertEqual(error_of(lambda: write(project_id, project_id)), "FATAL: user must be an admin")
+                    self.assertEqual(error_of(read), "FATAL: you do not have read access to this project -- "
+                                     f"account_id={stranger_id}, project_id_=undefined")
+                    self.assertNotEqual(self.title(env, project_id), title)
+                else:
+                    self.assertEqual(error_of(lambda: write(other_id, project_id)), "FATAL: can only query same project")
+                    self.assertEqual(write(project_id, project_id), {})  # CoCalc: no membership check
+                    self.assertEqual(self.title(env, project_id), title)
+                    self.assertEqual(read(), {"projects": {"project_id": project_id, "title": title}})
+
+    @staticmethod
+    def title(env: Any, project_id: str) -> str:
+        return env.store.one("SELECT title FROM projects WHERE project_id=:p::UUID", p=project_id)["title"]
+
+    def test_a_user_query_changes_nobodys_group(self) -> None:
+        for label, env in self.both():
+            with self.subTest(env=label):
+                owner_id, owner, project_id = self.owned(env, "groups")
+                collaborator_id, collaborator, _ = self.plain(env)
+                owner.call("projects.addCollaborator", [{"opts": {"project_id": project_id, "account_id": collaborator_id}}])
+                newcomer_id, _ = env.mint_key()
+                users = lambda changes: collaborator.call("db.userQuery", [{  # noqa: E731
+                    "query": {"projects": {"project_id": project_id, "users": changes}}}])
+                attempts = ({collaborator_id: {"group": "owner"}}, {owner_id: {"group": "collaborator"}},
+                            {newcomer_id: {"group": "collaborator"}})
+                if label == "normal":
+                    for changes in attempts:
+                        self.assertEqual(error_of(lambda: users(changes)), "FATAL: error setting 'users' -- Error: "
+                                         "changing collaborator group via user_set_query is not allowed")
+                    self.assertEqual(self.users(env, project_id), {owner_id: "owner", collaborator_id: "collaborator"})
+                    self.assertEqual(users({collaborator_id: {"hide": True}}), {})  # one's own hide is allowed
+                    self.assertEqual(error_of(lambda: users({collaborator_id: {"group": "x"}})), "FATAL: error setting "
+                                     "'users' -- Error: changing collaborator group via user_set_query is not allowed")
+                else:
+                    for changes in attempts:
+                        self.assertEqual(users(changes), {})
+                    self.assertEqual(self.users(env, project_id), {owner_id: "collaborator", collaborator_id: "owner",
+                                                                   newcomer_id: "collaborator"})
+                    self.assertEqual(error_of(lambda: users({collaborator_id: {"group": "x"}})), "FATAL: error setting "
+                                     "'users' -- Error: invalid group value 'x' - must be 'owner' or 'collaborator'")
+                self.assertEqual(error_of(lambda: users({collaborator_id: {"color": 1}})),
+                                 "FATAL: error setting 'users' -- Error: unknown field 'color'")
+
+    def test_inviting_an_owner_leaves_them_owner(self) -> None:
+        for label, env in self.both():
+            with self.subTest(env=label):
+                owner_id, owner, project_id = self.owned(env, "invite")
+                collaborator_id, collaborator, _ = self.plain(env)
+                owner.call("projects.addCollaborator", [{"opts": {"project_id": project_id, "account_id": collaborator_id}}])
+                answer = collaborator.call("projects.inviteCollaborator", [{"opts": {"project_id": project_id,
+                                                                                     "account_id": owner_id}}])
+                self.assertIsNone(answer)
+                self.assertEqual(self.users(env, project_id)[owner_id], "owner" if label == "normal" else "collaborator")
+
+    def test_an_org_admin_removes_members_of_its_own_org_only(self) -> None:
+        for label, env in self.both():
+            with self.subTest(env=label):
+                orgs = [unique("org-a"), unique("org-b")]
+                for org in orgs:
+                    self.admin(env).call("org.create", [{"name": org}])
+                admin_id = self.admin(env).call("org.createUser", [{"name": orgs[0], "email": f"{unique('a')}@x.local"}])
+                self.admin(env).call("org.addAdmin", [{"name": orgs[0], "user": admin_id}])
+                victim = self.admin(env).call("org.createUser", [{"name": orgs[1], "email": f"{unique('v')}@x.local"}])
+                org_admin = self.client(env, create_api_key(env.store, admin_id))
+                remove = lambda: org_admin.call("org.removeUser", [{"name": orgs[0], "user": victim}])  # noqa: E731
+                org_of = lambda: env.store.one("SELECT org FROM accounts WHERE account_id=:a::UUID", a=victim)["org"]  # noqa
+                if label == "normal":
+                    self.assertEqual(error_of(remove), "Error: user must be an admin of the organization or site-admin")
+                    self.assertEqual(org_of(), orgs[1])
+                    self.assertIsNone(self.admin(env).call("org.removeUser", [{"name": orgs[0], "user": victim}]))
+                else:
+                    self.assertIsNone(remove())  # CoCalc never checks the member's organization
+                self.assertIsNone(org_of())
+
+    def test_messages_are_from_the_caller_and_listed_for_their_people(self) -> None:
+        for label, env in self.both():
+            with self.subTest(env=label):
+                sender_id, sender, _ = self.plain(env)
+                victim_id, victim, _ = self.plain(env)
+                reader_id, reader, _ = self.plain(env)
+                subject = unique("forged")
+                message_id = sender.call("messages.send", [{"subject": subject, "body": "b", "to_ids": [reader_id],
+                                                            "from_id": victim_id}])
+                row = env.store.one("SELECT from_id FROM messages WHERE id=:i", i=message_id)
+                self.assertEqual(row["from_id"], sender_id if label == "normal" else victim_id)
+                subjects = lambda client, kind: [m["subject"] for m in client.call("messages.get", [{"type": kind}])]  # noqa
+                self.assertIn(subject, subjects(reader, "received"))
+                if label == "normal":
+                    self.assertNotIn(subject, subjects(victim, "received"))
+                    self.assertNotIn(subject, subjects(victim, "sent"))
+                else:
+                    self.assertIn(subject, subjects(victim, "received"))  # others' messages listed too
 
 
 class SignInTest(EnvCase):

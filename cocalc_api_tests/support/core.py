@@ -111,8 +111,15 @@ class APITestCase(TrackedResourcesMixin, unittest.TestCase):
         call may be repeated (:data:`~cocalc_api_tests.changes.REPEATABLE`); any other
         answer is judged at once.
         """
+        return self._judged(method, args, kwargs, again=remote_name(method) in REPEATABLE)
+
+    def read(self, method: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        """:meth:`call` for a read the client does not name (``hub.projects.get``): a timeout is always asked again."""
+        return self._judged(method, args, kwargs, again=True)
+
+    def _judged(self, method: Callable[..., T], args: Sequence[Any], kwargs: Dict[str, Any], again: bool) -> T:
         try:
-            return self.asked(method, args, kwargs, again=remote_name(method) in REPEATABLE)
+            return self.asked(method, args, kwargs, again=again)
         except CoCalcAPIError as err:
             self.fail(f"{err.describe()} [client call {remote_name(method)}({format_args(args, kwargs)})]")
 
@@ -230,7 +237,7 @@ class APITestCase(TrackedResourcesMixin, unittest.TestCase):
 
     def project_row(self, project_id: str, *fields: str, all: bool = True) -> Dict[str, Any]:
         """The row of *project_id* read through ``db.userQuery`` (``projects_all`` by default)."""
-        rows = self.call(self.hub.projects.get, fields=("project_id",) + fields, all=all, project_id=project_id)
+        rows = self.read(self.hub.projects.get, fields=("project_id",) + fields, all=all, project_id=project_id)
         self.assertEqual(len(rows), 1, f"db.userQuery for project {project_id} answered {rows!r}")
         return rows[0]
 
