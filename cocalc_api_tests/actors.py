@@ -45,6 +45,8 @@ ACTORS = ("site_admin", "owner", "collaborator", "stranger", "org_admin", "org_m
 DEAD_KEYS = ("deleted", "revoked", "expired", "leaver_key", "org_token", "bogus", "no_key")
 #: The ordinary accounts the run makes (``leaver`` makes the key of that name, then leaves).
 ACCOUNTS = ("owner", "collaborator", "stranger", "org_admin", "org_member", "leaver")
+#: A file the owner writes into its project, for the copy tests.
+SOURCE_FILE = "authz-source.txt"
 #: Seconds ahead of its creation at which the ``expired`` key expires.
 EXPIRE_AHEAD = 5.0
 #: Seconds CoCalc may go on accepting a key after it was deleted, edited or expired: its key rows are
@@ -153,6 +155,8 @@ class Actors:
         for member in ("collaborator", "leaver"):
             self._step("projects.addCollaborator", lambda: owner.projects.add_collaborator(world.project_id, world.account_ids[member]))
         self._keys["project_key"] = self._new_key(owner, project_id=world.project_id)
+        self._step("system.writeTextFileToProject (owner)",
+                   lambda: self.project("owner").system.write_text_file_to_project(SOURCE_FILE, "authz"))
         self._make_dead_keys(owner)
 
     def _make_dead_keys(self, owner: Any) -> None:

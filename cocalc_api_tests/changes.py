@@ -3,8 +3,9 @@
 CoCalc's bridge waits 15 s for a call; under load a project's start or stop takes
 longer, and the bridge answers a timeout while the change goes on.  These helpers
 treat that answer as what it is, a change still in progress, and follow
-``projects.state`` until the project is running (or stopped), within the wait
-(:func:`~cocalc_api_tests.poll.settle`)::
+``projects.state`` until the project is running (or stopped), within the wait,
+making the change again when it is still not seen done after :data:`AGAIN` seconds
+(a busy hub may drop it) (:func:`~cocalc_api_tests.poll.settle`)::
 
     start_project(hub, project_id, wait=120, log=session.calls)   # None, or a Settled
     stop_project(hub, project_id, wait=120)
@@ -36,6 +37,9 @@ REPEATABLE = frozenset({
     "system.readTextFileFromProject", "system.writeTextFileToProject", "system.listJupyterKernels",
     "editor.jupyterKernels", "editor.jupyterKernelLogo", "editor.formatterString",
 })
+#: Seconds after which a start or stop still not seen done is made again (a busy hub may drop
+#: the change it answered a timeout for; both land the same however often they are made).
+AGAIN = 30.0
 #: The state of a started project.
 RUNNING = ("running",)
 #: The states of a project that is not running (CoCalc's stop ends in "opened").
@@ -63,6 +67,7 @@ def change_project(
             accept=in_state(states),
             timeout=wait,
             what=f"{name}({project_id})",
+            again=AGAIN,
             on_done=(lambda attempts: log.attempts(name, attempts)) if log is not None else None,
         )
 

@@ -148,6 +148,7 @@ SIDE_ROWS: Tuple[SideRows, ...] = (
     _by_syncstring("cursors"),
     SideRows("syncstrings", "project", "project_id", _uuids("project_id"), ("syncstrings.project_id",)),
     SideRows("project_invite_tokens", "project", "project_id", _uuids("project_id"), ("project_invite_tokens.project_id",)),
+    SideRows("public_paths", "project", "project_id", _uuids("project_id"), ("public_paths.project_id",)),
     SideRows(
         "copy_paths", "project", "source_project_id or target_project_id",
         f"{_uuids('source_project_id')} OR {_uuids('target_project_id')}",

@@ -22,8 +22,11 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Dict, FrozenSet, Iterator, List, Optional, Tuple, Union
 
 from . import wordings as W
-from .actors import ACTORS, DEAD_KEYS
+from .poll import poll
+from .actors import ACTORS, DEAD_KEYS, SOURCE_FILE
 
+#: Seconds a started project may take to be running.
+PROJECT_RUNNING_WAIT = 120.0
 #: Everybody with an account key.
 ACCOUNTS = frozenset(a for a in ACTORS if a != "project_key")
 #: The project's own people.
@@ -205,14 +208,26 @@ def names_nothing(reason: str) -> Dict[str, Outcome]:
 # ------------------------------------------------------------------- readers and effects
 
 
-def fresh_project(ctx: Ctx) -> Dict[str, Any]:
-    """A new project of the owner's with the collaborator in it (tracked; stopped as the owner)."""
+def fresh_project(ctx: Ctx, running: bool = False) -> Dict[str, Any]:
+    """A new project of the owner's with the collaborator in it (tracked; stopped as the owner).
+
+    *running*: started, and running before the cell's attempt (so that a stop it causes shows).
+    """
     owner = ctx.owner
     title = ctx.session.unique_name("authz-project")
     pid = ctx.session.custody.create("project", {"title": title}, lambda: owner.projects.create_project(title=title))
     ctx.session.custody.cleaner.stop_as(pid, ctx.cast.key("owner"))
     owner.projects.add_collaborator(pid, ctx.account("collaborator"))
+    if running:
+        owner.projects.start(pid)
+        poll(lambda: owner.projects.state(pid), timeout=PROJECT_RUNNING_WAIT,
+             accept=lambda s: (s or {}).get("state") == "running", what=f"project {pid} running")
     return {"project_id": pid}
+
+
+def deletion(ctx: Ctx) -> Tuple[bool, Any]:
+    """Whether the project is deleted, and its state: CoCalc stops a project before it marks it deleted."""
+    return bool(ctx.project_field("deleted")), state(ctx)
 
 
 def fresh_member(ctx: Ctx, org: Optional[str] = None, admin: bool = False) -> Dict[str, Any]:
@@ -255,6 +270,12 @@ TARGET = lambda ctx: ctx.target["account_id"]  # noqa: E731
 
 def account_of(actor: str) -> Callable[[Ctx], str]:
     return lambda ctx: ctx.account(actor)
+
+
+def project_has(ctx: Ctx, path: str) -> bool:
+    """Whether *path* exists in the world's project, asked by the owner."""
+    result = ctx.cast.project("owner").system.exec(f"test -e {path}", bash=True, err_on_exit=False)
+    return result.get("exit_code") == 0
 
 
 def state(ctx: Ctx) -> Any:
@@ -326,8 +347,10 @@ HUB_RULES: Tuple[Rule, ...] = (
     Rule("projects.stop", first(project_id=P), who(MEMBERS, Refuse(W.must_collaborate("stop it"))), setup=fresh_project,
          observe=state, checks=("projects.stop:collaborator",)),
     Rule("projects.copyPathBetweenProjects",
-         first(src_project_id=P, src_path=".bashrc", target_project_id=P, target_path=lambda ctx: f"{ctx.unique}.txt"),
-         who(MEMBERS, Refuse(W.NOT_SOURCE_COLLABORATOR), site_admin=Refuse(W.NOT_SOURCE_COLLABORATOR)), slow=True,
+         first(src_project_id=P, src_path=SOURCE_FILE, target_project_id=P, target_path=lambda ctx: f"{ctx.unique}.txt"),
+         who(MEMBERS, Refuse(W.NOT_SOURCE_COLLABORATOR)), slow=True,
+         observe=lambda ctx: project_has(ctx, f"{ctx.unique}.txt"),
+         effect=changed(lambda ctx, after: after, "the copy in the project"),
          checks=("projects.copyPathBetweenProjects:source-collaborator",)),
     Rule("projects.addCollaborator", opts(project_id=P, account_id=account_of("org_member")),
          who(MEMBERS | ADMIN, Refuse("", prefix=True), stranger=Refuse("Error: user ", prefix=True),
@@ -356,13 +379,13 @@ HUB_RULES: Tuple[Rule, ...] = (
          setup=fresh_project, observe=lambda ctx: ctx.project_field("settings"),
          effect=changed(lambda ctx, after: (after or {}).get("memory_request") == 1000, "memory_request 1000 in settings"),
          checks=("projects.setQuotas:admin",)),
-    Rule("projects.deleteProject", first(project_id=P), who(MEMBERS | ADMIN, Refuse(W.NOT_OWNER_DELETE)), setup=fresh_project,
-         observe=lambda ctx: bool(ctx.project_field("deleted")),
-         effect=changed(lambda ctx, after: after is True, "the project deleted"), checks=("projects.deleteProject:owner",)),
+    Rule("projects.deleteProject", first(project_id=P), who(MEMBERS | ADMIN, Refuse(W.NOT_OWNER_DELETE)),
+         setup=lambda ctx: fresh_project(ctx, running=True), observe=deletion,
+         effect=changed(lambda ctx, after: after[0] is True, "the project deleted"), checks=("projects.deleteProject:owner",)),
     Rule("projects.deleteProject", first(project_id=P, skipPermissionCheck=True),
          who(MEMBERS | ADMIN, NoEffect("an argument must not skip the owner check")), variant="skipPermissionCheck: true",
-         setup=fresh_project, observe=lambda ctx: bool(ctx.project_field("deleted")),
-         effect=changed(lambda ctx, after: after is True, "the project deleted"),
+         setup=lambda ctx: fresh_project(ctx, running=True), observe=deletion,
+         effect=changed(lambda ctx, after: after[0] is True, "the project deleted"),
          checks=("projects.deleteProject:no-skip",)),
     # -- db --------------------------------------------------------------------------
     Rule("db.userQuery", lambda ctx: [{"query": {"projects": {"project_id": ctx.project_id, "title": None}}}],
@@ -421,9 +444,9 @@ HUB_RULES: Tuple[Rule, ...] = (
     Rule("db.fileUseTimes", first(project_id=P, path="a.txt"), who(MEMBERS, Refuse(W.NO_READ_ACCESS)),
          effect=answered(lambda a: isinstance(a, dict), "the times"), checks=("db.fileUseTimes:read-access",)),
     Rule("db.getLegacyTimeTravelInfo", first(project_id=P, path="a.txt"),
-         who(MEMBERS, NoEffect("nothing archived: CoCalc answers {'uuid': ''} to anyone, revealing nothing")),
-         effect=answered(lambda a: isinstance(a, dict) and "uuid" in a, "{'uuid': ...}"),
-         checks=("db.getLegacyTimeTravelInfo:collaborator",)),
+         who(MEMBERS, NotApplicable("CoCalc checks membership only once an archived history exists, and the API cannot "
+                                    "make one; without it CoCalc answers {'uuid': ''} to anyone, revealing nothing")),
+         effect=answered(lambda a: isinstance(a, dict) and "uuid" in a, "{'uuid': ...}")),
     Rule("db.getLegacyTimeTravelPatches", first(uuid=lambda ctx: str(uuid.uuid4())),
          names_nothing("takes a blob id; no blob of another's can be made through the API to try it on")),
     Rule("db.removeBlobTtls", first(uuids=lambda ctx: [str(uuid.uuid4())]),

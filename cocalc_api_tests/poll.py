@@ -151,8 +151,8 @@ def settle(
     state read.  *on_done* receives the :class:`Attempts` in every case.
     """
     attempts = Attempts(what)
-    started = time.monotonic()
-    deadline = started + timeout
+    deadline = time.monotonic() + timeout
+    first: Optional[CoCalcError] = None  # the first attempt's (transient) answer
     try:
         while True:
             begun = time.monotonic()
@@ -162,7 +162,7 @@ def settle(
                 attempts.tries.append((time.monotonic() - begun, str(err)))
                 if not is_transient(err):
                     raise
-                first = err if len(attempts.tries) == 1 else first  # noqa: F821 (set on the first pass)
+                first = first or err
             else:
                 attempts.tries.append((time.monotonic() - begun, None))
                 return value
@@ -177,10 +177,10 @@ def settle(
                 attempts.tries.append((time.monotonic() - waited, "state not reached"))
                 if time.monotonic() < deadline:
                     continue  # made again
-                raise NotSettled(attempts, first, str(failure)) from None
+                raise NotSettled(attempts, first, str(failure)) from None  # type: ignore[arg-type]
             attempts.done = "state reached"
             attempts.tries.append((time.monotonic() - waited, None))
-            return Settled(first)
+            return Settled(first)  # type: ignore[arg-type]
     finally:
         if on_done is not None:
             on_done(attempts)

@@ -5,7 +5,7 @@ from typing import Any, Callable, Dict
 
 import requests
 
-from .changes import in_state
+from .changes import AGAIN, in_state
 from .client import Hub
 from .errors import CoCalcAPIError, NotSettled
 from .poll import Settled, settle
@@ -51,7 +51,9 @@ class HubTestCase(APITestCase):
         """``method(*args, **kwargs)``, a call that changes state, seen through to its end within :data:`EVENTUAL_WAIT`.
 
         A timeout from CoCalc is a change still in progress: *read* is polled until
-        *accept* approves it (:func:`~cocalc_api_tests.poll.settle`).  Returns the answer,
+        *accept* approves it, and the call made again if it is still not seen done after
+        :data:`~cocalc_api_tests.changes.AGAIN` seconds (stop, delete and copy land the same
+        however often they are made) (:func:`~cocalc_api_tests.poll.settle`).  Returns the answer,
         or a :class:`~cocalc_api_tests.poll.Settled` (no answer to check).  A refusal, or a
         change never seen done, fails the test.
         """
@@ -60,7 +62,7 @@ class HubTestCase(APITestCase):
         with calls.retrying():
             try:
                 return settle(
-                    lambda: method(*args, **kwargs), read=read, accept=accept, timeout=EVENTUAL_WAIT,
+                    lambda: method(*args, **kwargs), read=read, accept=accept, timeout=EVENTUAL_WAIT, again=AGAIN,
                     what=f"{name}({format_args(args, kwargs)})", on_done=lambda attempts: calls.attempts(name, attempts),
                 )
             except NotSettled as err:

@@ -38,12 +38,19 @@ def self_tests(argv: List[str]) -> Tally:
     sys.path.insert(0, HERE)
     suite = loader.loadTestsFromNames(names) if names else loader.discover(HERE, top_level_dir=HERE)
     result = unittest.TextTestRunner(verbosity=2, failfast="--failfast" in argv).run(suite)
-    failed = len(result.failures) + len(result.errors) + len(result.unexpectedSuccesses)
-    skipped = len(result.skipped)
-    passed = result.testsRun - failed - skipped
+    # Counted per test, not per subtest: a test with several failing subtests is one failed test.
+    failing = {_test_id(t) for t, _ in result.failures + result.errors} | {_test_id(t) for t in result.unexpectedSuccesses}
+    failed = len(failing)
+    skipped = len({_test_id(t) for t, _ in result.skipped} - failing)
+    passed = max(0, result.testsRun - failed - skipped)
     if result.testsRun == 0:
         failed += 1  # a selection that runs nothing is a mistake, not a pass
     return passed, failed, skipped
+
+
+def _test_id(test: unittest.TestCase) -> str:
+    """The id of *test*, or of the test a subtest belongs to."""
+    return getattr(test, "test_case", test).id()
 
 
 def count_suite_output(lines: List[str], status: int) -> Tally:

@@ -88,6 +88,19 @@ class TestSettle(unittest.TestCase):
         self.assertEqual(len(seen[0].tries), 2, "the call, then the wait for its state")
         self.assertIn("state reached after", seen[0].describe())
 
+    def test_a_change_the_server_dropped_is_made_again(self) -> None:
+        made: List[int] = []
+
+        def change() -> None:
+            made.append(1)
+            raise CoCalcAPIError(TIMEOUT_408, "projects.start")
+
+        # The state moves only once the change was made a second time (the first was dropped).
+        answer = settle(change, read=lambda: "running" if len(made) > 1 else "opened", accept=lambda s: s == "running",
+                        timeout=5, what="start", again=0.2, interval=0.05)
+        self.assertIsInstance(answer, Settled)
+        self.assertEqual(len(made), 2)
+
     def test_a_refusal_is_raised_at_once(self) -> None:
         def change() -> None:
             raise CoCalcAPIError("Error: must be collaborator on project to stop it", "projects.stop")
