@@ -1,5 +1,9 @@
 """The cleaner: at exit, stop what the run started and hard-delete what it created.
 
+Over 400 lines because the cleaner is one transaction plan over many kinds (intents, stops,
+per-kind deletes with their side rows, the report); its helpers that have another job live in
+``db`` (connection, side-row table) and ``custody``.
+
 Only ids in the tracker (or a ledger) are touched, minus the protected ones (the
 account that owns the API key and ``COCALC_PROJECT_ID``).  The order is:
 

@@ -1,5 +1,8 @@
 """The hub's call groups (``/api/conat/hub``): one class per CoCalc API group.
 
+Over 400 lines because it is one method per hub call (51 of them), each a few lines;
+splitting the groups apart would only scatter one table.
+
 The methods follow CoCalc's own Python client in name and arguments; each is
 marked with its remote name (``@remote("org.get")``).
 """

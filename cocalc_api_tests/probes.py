@@ -1,5 +1,7 @@
 """One probe per remote call of the client: a deliberately wrong argument, and CoCalc's own answer to it.
 
+Over 400 lines because it is a table: one probe per remote call (78), each a few lines.
+
 A probe shows that the server routes a client method to CoCalc's code for *that*
 call: the answer is the error (or, for a call that cannot fail, the value) that
 only that call gives — never ``unknown function '…'``, which a server without the

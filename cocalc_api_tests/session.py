@@ -1,5 +1,8 @@
 """The one session a test process shares: hub client, custody of what the run creates, shared project.
 
+A little over 400 lines: the session object, its start-up checks (the key, the site-admin
+decision) and the process-wide ``get_session``, which belong together.
+
 Each test module calls :func:`get_session` from ``setUpModule``; the first call
 builds the session — checking the configuration, the cleanup database and the
 key, in that order, before anything is created — and later calls return the

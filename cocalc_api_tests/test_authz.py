@@ -11,6 +11,7 @@ success, which fails the run.
 The actors are made in the background from the module's set-up (site admins only: only
 they may make accounts through the API); the other test modules run meanwhile.
 """
+import sys
 import time
 import unittest
 from typing import Any, Dict, Optional, Tuple
@@ -45,6 +46,11 @@ def setUpModule() -> None:
     session = get_session()
     if session.is_site_admin:
         start_cast(session)
+
+
+def steady(read: Any, what: str) -> Any:
+    """*read()*, asked again while the server answers that it is busy (never when it refuses)."""
+    return poll(read, timeout=EVENTUAL_WAIT, what=what)
 
 
 def dead_keys_settled(cast: Actors) -> Dict[str, Optional[float]]:
@@ -107,11 +113,16 @@ class AuthzTestCase(APITestCase):
         if rule.setup is not None:
             # What may change gets a target of its own (an allowed call, or a door whose hole is the change);
             # refusals change nothing and share one per row.
-            ctx.target = rule.setup(ctx) if not isinstance(outcome, Refuse) else shared.setdefault(id(rule), rule.setup(ctx))
-        before = rule.observe(ctx) if rule.observe else None
+            if isinstance(outcome, Refuse) and id(rule) in shared:
+                ctx.target = shared[id(rule)]
+            else:
+                ctx.target = steady(lambda: rule.setup(ctx), f"setting up {cell.id}")
+                if isinstance(outcome, Refuse):
+                    shared[id(rule)] = ctx.target
+        before = steady(lambda: rule.observe(ctx), f"reading back {cell.id}") if rule.observe else None
         args = rule.args(ctx)
         answer, error = self.attempt(cast, ctx, rule, args)
-        after = rule.observe(ctx) if rule.observe else None
+        after = steady(lambda: rule.observe(ctx), f"reading back {cell.id}") if rule.observe else None
         said = f"{actor} calling {rule.call}({redact(brief(repr(args)[1:-1], 300), *cast.secrets())})"
         if isinstance(outcome, Allow):
             self.judge_allowed(cell, ctx, said, before, after, answer, error)
@@ -222,6 +233,8 @@ class TestKeyLifecycle(AuthzTestCase):
     def test_dead_keys_stop_within_their_windows(self) -> None:
         cast = self.cast
         settled = self.prepared(DEAD_JOB, lambda: self.session.background.submit(DEAD_JOB, lambda: dead_keys_settled(cast)))
+        shown = ", ".join(f"{a} {'never' if t is None else f'{t:.1f} s'}" for a, t in settled.items())
+        print(f"cocalc-api-tests: dead keys first refused after: {shown}", file=sys.stderr)
         for actor in DEAD_KEYS:
             with self.subTest(key=actor):
                 if settled[actor] is None:

@@ -1,6 +1,6 @@
 """Benchmark: how many of the stand-in's faults the suite catches (mutation testing of the suite).
 
-    python selftests/mutation.py [--jobs N] [--only PATTERN] [--sample] [--whole-suite]
+    python selftests/mutation.py [--jobs N] [--only PATTERN]... [--from-file FILE] [--sample] [--whole-suite]
                                  [--timeout S] [--missed-file FILE]
 
 For each fault of the stand-in's table (:mod:`cocalc_standin.faults`: four per
@@ -21,8 +21,9 @@ a fault's run then has only the modules that make its call (``--whole-suite``
 runs every module for every fault).  A fault whose call no module makes is
 missed without a run.
 
-``--only PATTERN`` keeps the faults whose id matches the shell pattern (or
-contains it); ``--sample`` runs only :func:`sample`, the fixed six of the
+``--only PATTERN`` (repeatable) keeps the faults whose id matches the shell
+pattern (or contains it), ``--from-file FILE`` those named first on each line
+of FILE (a ``--missed-file`` of an earlier run); ``--sample`` runs only :func:`sample`, the fixed six of the
 self-test ``selftests/test_faults.py``, against the whole suite.  It is a
 benchmark, not a test: it exits 0 whatever it finds (1 when a run could not be
 made at all).
@@ -240,11 +241,17 @@ def _stop(child: subprocess.Popen) -> None:
 # ------------------------------------------------------------------ the benchmark
 
 
-def select(table: faults.Table, only: Optional[str]) -> List[faults.Fault]:
-    """The faults whose id matches *only* (a shell pattern, or a part of the id); all without it."""
+def select(table: faults.Table, only: Sequence[str] = ()) -> List[faults.Fault]:
+    """The faults whose id matches one of *only* (shell patterns, or parts of the id); all without any."""
     if not only:
         return list(table.faults)
-    return [f for f in table.faults if fnmatch.fnmatchcase(f.id, only) or only in f.id]
+    return [f for f in table.faults if any(fnmatch.fnmatchcase(f.id, p) or p in f.id for p in only)]
+
+
+def ids_in(path: str) -> List[str]:
+    """The fault ids in *path*: the first word of each line (a ``--missed-file`` reads back)."""
+    with open(path, encoding="utf-8") as fh:
+        return [line.split()[0] for line in fh if line.strip() and not line.startswith("#")]
 
 
 def run_all(selected: Sequence[faults.Fault], jobs: int, module_calls: Optional[Dict[str, Set[Tuple[str, str]]]],
@@ -286,7 +293,10 @@ def missed_lines(outcomes: Sequence[Outcome]) -> List[str]:
 def main(argv: List[str]) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--jobs", type=int, default=2, help="faults run at once (default 2)")
-    parser.add_argument("--only", help="only the faults whose id matches this shell pattern (or contains it)")
+    parser.add_argument("--only", action="append", default=[], metavar="PATTERN",
+                        help="only the faults whose id matches this shell pattern (or contains it); repeatable")
+    parser.add_argument("--from-file", metavar="FILE", help="only the faults named first on each line of FILE "
+                                                            "(e.g. a --missed-file of an earlier run)")
     parser.add_argument("--sample", action="store_true", help="only the self-test's fixed sample (whole suite)")
     parser.add_argument("--whole-suite", action="store_true", help="run every module for every fault (no clean pass)")
     parser.add_argument("--timeout", type=float, default=FAULT_TIMEOUT, help="seconds one fault's run may take")
@@ -296,9 +306,25 @@ def main(argv: List[str]) -> int:
         parser.error("--jobs must be at least 1")
     started = time.monotonic()
     table = faults.table()
-    selected = sample(table) if options.sample else select(table, options.only)
+    patterns = list(options.only)
+    named: Set[str] = set()
+    if options.from_file:
+        try:
+            named = {faults.parse(i, table).id for i in ids_in(options.from_file)}
+        except (OSError, faults.FaultError) as err:
+            print(f"--from-file {options.from_file}: {err}", file=sys.stderr)
+            return 1
+        if not named:
+            print(f"--from-file {options.from_file} names no fault", file=sys.stderr)
+            return 1
+    if options.sample:
+        selected = sample(table)
+    elif named:
+        selected = [f for f in table.faults if f.id in named or (patterns and f in select(table, patterns))]
+    else:
+        selected = select(table, patterns)
     if not selected:
-        print(f"no fault matches {options.only!r}; `python -m cocalc_standin faults` lists them", file=sys.stderr)
+        print(f"no fault matches {patterns!r}; `python -m cocalc_standin faults` lists them", file=sys.stderr)
         return 1
     print(f"{len(selected)} of {len(table.faults)} faults, {options.jobs} at a time, CI=true", flush=True)
     module_calls = None
