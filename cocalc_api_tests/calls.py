@@ -42,3 +42,17 @@ class Group:
 
     def _call(self, name: str, *args: Json, timeout_ms: Optional[int] = None) -> Json:
         return self._endpoint.call(name, list(args), timeout_ms)
+
+
+class SystemBasics(Group):
+    """The two ``system`` calls both endpoints answer, each for its own caller."""
+
+    @remote("system.ping")
+    def ping(self) -> Dict[str, int]:
+        """``{"now": ms}``: the server's clock (the hub bridge wants a valid key even for this)."""
+        return self._call("system.ping")
+
+    @remote("system.test")
+    def test(self) -> Dict[str, Any]:
+        """The key's scope: ``{"account_id", "server_time"}`` on the hub, ``{"project_id", "server_time"}`` in a project."""
+        return self._call("system.test")

@@ -8,7 +8,7 @@ marked with its remote name (``@remote("org.get")``).
 """
 from typing import Any, Dict, List, Optional, Sequence, TypedDict, Union
 
-from .calls import Group, ms, options, remote
+from .calls import Group, SystemBasics, ms, options, remote
 
 #: CoCalc's default timeout, in seconds, for Jupyter execution.
 JUPYTER_TIMEOUT = 90
@@ -21,18 +21,8 @@ class OrgToken(TypedDict):
     url: str
 
 
-class System(Group):
+class System(SystemBasics):
     """``system.*`` on the hub."""
-
-    @remote("system.ping")
-    def ping(self) -> Dict[str, int]:
-        """``{"now": ms}``; needs no valid key on CoCalc, but the bridge asks for one."""
-        return self._call("system.ping")
-
-    @remote("system.test")
-    def test(self) -> Dict[str, Any]:
-        """The key's scope: ``{"account_id", "server_time"}`` or ``{"project_id", ...}``."""
-        return self._call("system.test")
 
     @remote("system.getNames")
     def get_names(self, account_ids: Sequence[str]) -> Dict[str, Any]:

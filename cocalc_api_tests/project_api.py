@@ -7,22 +7,12 @@ unless they start with ``/``.
 """
 from typing import Any, Dict, List, Optional, Sequence
 
-from .calls import Group, ms, options, remote
+from .calls import Group, SystemBasics, ms, options, remote
 from .hub_api import JUPYTER_TIMEOUT
 
 
-class ProjectSystem(Group):
+class ProjectSystem(SystemBasics):
     """``system.*`` inside one project."""
-
-    @remote("system.ping")
-    def ping(self) -> Dict[str, int]:
-        """``{"now": ms}`` from the project's own server."""
-        return self._call("system.ping")
-
-    @remote("system.test")
-    def test(self) -> Dict[str, Any]:
-        """``{"project_id", "server_time"}``."""
-        return self._call("system.test")
 
     @remote("system.exec")
     def exec(

@@ -115,7 +115,7 @@ class _ClassSuite(unittest.TestSuite):
     """A class's tests, with class fixtures but without module fixtures (the runner does those once)."""
 
     def _handleModuleFixture(self, test: Any, result: Any) -> None:  # noqa: N802 (unittest's name)
-        result._previousTestClass = None  # so that the class set-up still runs
+        pass  # the class set-up runs once, before the first test (each class has a fresh result)
 
     def _handleModuleTearDown(self, result: Any) -> None:  # noqa: N802 (unittest's name)
         pass

@@ -68,16 +68,18 @@ _CHANGED = re.compile(r"^fault (\S+): changed (\d+) of (\d+) calls$", re.M)
 def test_modules() -> List[str]:
     """The suite's test modules (``cocalc_api_tests.test_*``)."""
     folder = os.path.join(ROOT, "cocalc_api_tests")
-    return sorted(f"cocalc_api_tests.{n[:-3]}" for n in os.listdir(folder) if n.startswith("test_") and n.endswith(".py"))
+    names = [n[:-3] for n in os.listdir(folder) if n.startswith("test_") and n.endswith(".py")]
+    return sorted(f"cocalc_api_tests.{n}" for n in names)
 
 
-def sample(table: Optional[faults.Table] = None, size: int = SAMPLE_SIZE, seed: int = SAMPLE_SEED) -> List[faults.Fault]:
+def sample(table: Optional[faults.Table] = None, size: int = SAMPLE_SIZE,
+           seed: int = SAMPLE_SEED) -> List[faults.Fault]:
     """A fixed handful of faults of different kinds and areas: the self-test's sample.
 
-    The faults of calls that need a Jupyter kernel or Sage (which ``CI=true`` does not
-    exercise) are left out; the rest are shuffled with *seed*; one is taken for each of the four primary
-    kinds in turn (then any kind), skipping a fault whose area (hub group, or a
-    project's group) already has one, until *size* are taken.
+    The faults of calls that need a Jupyter kernel or Sage (which ``CI=true`` does
+    not exercise) are left out; the rest are shuffled with *seed*; one is taken for
+    each of the four primary kinds in turn (then any kind), skipping a fault whose
+    area (hub group, or a project's group) already has one, until *size* are taken.
     """
     known = [f for f in (table or faults.table()).faults if not _kernel_or_tool_bound(f.call)]
     random.Random(seed).shuffle(known)
@@ -274,8 +276,12 @@ def run_all(selected: Sequence[faults.Fault], jobs: int, module_calls: Optional[
             outcomes.append(outcome)
             where = "whole suite" if module_calls is None else (
                 ", ".join(m.split(".")[-1] for m in outcome.modules) or "-")
-            print(f"[{len(outcomes):3d}/{len(selected)}] {outcome.verdict:13} {fault.id:{width}}  {outcome.seconds:6.1f} s"
-                  f"  {outcome.detail}  [{where}]", file=out, flush=True)
+            by, failed = "", outcome.failed_tests
+            if failed:
+                more = f" (+{len(failed) - 2})" if len(failed) > 2 else ""
+                by = "  by " + ", ".join(t.split(".", 1)[-1] for t in failed[:2]) + more
+            print(f"[{len(outcomes):3d}/{len(selected)}] {outcome.verdict:13} {fault.id:{width}}  "
+                  f"{outcome.seconds:6.1f} s  {outcome.detail}  [{where}]{by}", file=out, flush=True)
         return outcome
 
     with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:

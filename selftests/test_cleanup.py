@@ -47,7 +47,8 @@ TABLES: Dict[str, str] = {
 SIDE_TABLES = [
     "central_log", "client_error_log", "copy_paths", "cursors", "file_access_log", "file_use", "jupyter_api_cache",
     "jupyter_api_log", "listings", "password_reset", "password_reset_attempts", "patches", "project_invite_tokens",
-    "project_log", "remember_me", "site_license_usage_log", "syncstrings", "user_tracking", "webapp_errors",
+    "project_log", "public_paths", "remember_me", "site_license_usage_log", "syncstrings", "user_tracking",
+    "webapp_errors",
 ]
 
 Snapshot = Dict[str, Any]
@@ -229,7 +230,7 @@ _CASTS = {
 def _cast(table: str, column: str) -> Optional[str]:
     if table == "project_log" and column == "event":
         return "jsonb"
-    if column == "id" and table in ("jupyter_api_cache", "jupyter_api_log", "file_use"):
+    if column == "id" and table in ("jupyter_api_cache", "jupyter_api_log", "file_use", "public_paths"):
         return None
     return _CASTS.get(column)
 
@@ -386,6 +387,8 @@ def seed_side_rows(w: World) -> None:
 
     gone("IT_TP3", "project_invite_tokens", token=secrets.token_hex(8), project_id=w["TP3"])
     kept("IT_PP", "project_invite_tokens", token=secrets.token_hex(8), project_id=w["PP"])
+    gone("PUB_TP3", "public_paths", id=secrets.token_hex(20), project_id=w["TP3"], path="a")
+    kept("PUB_PP", "public_paths", id=secrets.token_hex(20), project_id=w["PP"], path="a")
     gone("CP_PP_TO_TP1", "copy_paths", id=uuid.uuid4(), source_project_id=w["PP"], target_project_id=w["TP1"],
          source_path="a", target_path="a")
     kept("CP_PP_TO_KEY", "copy_paths", id=uuid.uuid4(), source_project_id=w["PP"], target_project_id=w["P_KEY"],
@@ -627,8 +630,8 @@ class CleanerCases:
         self.assertEqual(kinds["project"].related, {
             "jupyter_api_cache rows": 1, "jupyter_api_log rows": 3, "project_log rows": 1, "file_use rows": 1,
             "file_access_log rows": 1, "listings rows": 1, "patches rows": 2, "cursors rows": 1, "syncstrings rows": 1,
-            "project_invite_tokens rows": 1, "copy_paths rows": 1, "site_license_usage_log rows": 1,
-            "project API keys": 1,
+            "project_invite_tokens rows": 1, "public_paths rows": 1, "copy_paths rows": 1,
+            "site_license_usage_log rows": 1, "project API keys": 1,
         })
         self.assertEqual(kinds["account"].related, {
             "jupyter_api_cache rows": 1, "jupyter_api_log rows": 1, "project_log rows": 5, "patches rows": 2,

@@ -1,4 +1,4 @@
-"""The stand-in's faults (``cocalc_standin/faults.py``): the table, each kind's mechanism, and a sample the suite catches.
+"""The stand-in's faults (``cocalc_standin/faults.py``): the table, each kind's mechanism, a sample the suite catches.
 
 * the table: four faults (at least) for each of the 78 safe calls, 312 in all,
   each kind that does not apply to a call said with why and replaced; ids parse

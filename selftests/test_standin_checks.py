@@ -18,7 +18,7 @@ import re
 import time
 import unittest
 import uuid
-from typing import Any, Callable, Dict, List, Optional, Tuple
+from typing import Any, Callable, Dict, Iterator, List, Optional, Tuple
 
 import requests
 
@@ -63,35 +63,36 @@ def setUpModule() -> None:
     REAL = start_standin(profile=get_profile("real", SCALE))
 
 
-def names_in_source() -> Dict[str, List[str]]:
-    """Every string in the stand-in's code (checks.py aside) that looks like a check name, with where it is."""
-    found: Dict[str, List[str]] = {}
+def standin_nodes() -> Iterator[Tuple[str, ast.AST]]:
+    """``(file name, node)`` of every syntax node of the stand-in's code, checks.py aside."""
     for filename in sorted(os.listdir(STANDIN_DIR)):
         if not filename.endswith(".py") or filename == "checks.py":
             continue
         with open(os.path.join(STANDIN_DIR, filename), encoding="utf-8") as fh:
             tree = ast.parse(fh.read(), filename)
         for node in ast.walk(tree):
-            if isinstance(node, ast.Constant) and isinstance(node.value, str) and NAME.match(node.value):
-                found.setdefault(node.value, []).append(f"{filename}:{node.lineno}")
+            yield filename, node
+
+
+def names_in_source() -> Dict[str, List[str]]:
+    """Every string in the stand-in's code (checks.py aside) that looks like a check name, with where it is."""
+    found: Dict[str, List[str]] = {}
+    for filename, node in standin_nodes():
+        if isinstance(node, ast.Constant) and isinstance(node.value, str) and NAME.match(node.value):
+            found.setdefault(node.value, []).append(f"{filename}:{node.lineno}")
     return found
 
 
 def calls_with_computed_names() -> List[str]:
     """``checks.require``/``checks.enforced`` calls whose name is neither a literal nor a plain variable."""
     odd = []
-    for filename in sorted(os.listdir(STANDIN_DIR)):
-        if not filename.endswith(".py") or filename == "checks.py":
-            continue
-        with open(os.path.join(STANDIN_DIR, filename), encoding="utf-8") as fh:
-            tree = ast.parse(fh.read(), filename)
-        for node in ast.walk(tree):
-            if (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)
-                    and node.func.attr in ("require", "enforced") and isinstance(node.func.value, ast.Name)
-                    and node.func.value.id == "checks"):
-                name = node.args[1] if len(node.args) > 1 else None
-                if not isinstance(name, (ast.Constant, ast.Name)):
-                    odd.append(f"{filename}:{node.lineno}")
+    for filename, node in standin_nodes():
+        if (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)
+                and node.func.attr in ("require", "enforced") and isinstance(node.func.value, ast.Name)
+                and node.func.value.id == "checks"):
+            name = node.args[1] if len(node.args) > 1 else None
+            if not isinstance(name, (ast.Constant, ast.Name)):
+                odd.append(f"{filename}:{node.lineno}")
     return odd
 
 
@@ -354,6 +355,13 @@ class CoCalcHolesTest(EnvCase):
         account_id, owner, _ = self.plain(env)
         return account_id, owner, owner.call("projects.createProject", [{"title": unique(title)}])
 
+    def shared_project(self, env: Any, title: str) -> Tuple[str, str, str, Any]:
+        """A new account's new project with a new collaborator: ``(owner id, project id, collaborator id, its client)``."""
+        owner_id, owner, project_id = self.owned(env, title)
+        collaborator_id, collaborator, _ = self.plain(env)
+        owner.call("projects.addCollaborator", [{"opts": {"project_id": project_id, "account_id": collaborator_id}}])
+        return owner_id, project_id, collaborator_id, collaborator
+
     def users(self, env: Any, project_id: str) -> Dict[str, Any]:
         row = env.store.one("SELECT users FROM projects WHERE project_id=:p::UUID", p=project_id)
         return {a: u.get("group") for a, u in (row["users"] or {}).items()}
@@ -407,9 +415,7 @@ class CoCalcHolesTest(EnvCase):
     def test_a_user_query_changes_nobodys_group(self) -> None:
         for label, env in self.both():
             with self.subTest(env=label):
-                owner_id, owner, project_id = self.owned(env, "groups")
-                collaborator_id, collaborator, _ = self.plain(env)
-                owner.call("projects.addCollaborator", [{"opts": {"project_id": project_id, "account_id": collaborator_id}}])
+                owner_id, project_id, collaborator_id, collaborator = self.shared_project(env, "groups")
                 newcomer_id, _ = env.mint_key()
                 users = lambda changes: collaborator.call("db.userQuery", [{  # noqa: E731
                     "query": {"projects": {"project_id": project_id, "users": changes}}}])
@@ -436,9 +442,7 @@ class CoCalcHolesTest(EnvCase):
     def test_inviting_an_owner_leaves_them_owner(self) -> None:
         for label, env in self.both():
             with self.subTest(env=label):
-                owner_id, owner, project_id = self.owned(env, "invite")
-                collaborator_id, collaborator, _ = self.plain(env)
-                owner.call("projects.addCollaborator", [{"opts": {"project_id": project_id, "account_id": collaborator_id}}])
+                owner_id, project_id, collaborator_id, collaborator = self.shared_project(env, "invite")
                 answer = collaborator.call("projects.inviteCollaborator", [{"opts": {"project_id": project_id,
                                                                                      "account_id": owner_id}}])
                 self.assertIsNone(answer)
