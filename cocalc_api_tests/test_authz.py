@@ -27,6 +27,8 @@ from .support import EVENTUAL_WAIT, APITestCase, requires_site_admin
 from .text import brief, redact
 from .wordings import NO_KEY, NOT_PROJECT_COLLABORATOR, PROJECT_NO_KEY
 
+#: Why an allowed cell of a call that needs a kernel or a tool does not run with ``CI=true``.
+SLOW_SKIP_REASON = "CI=true: this call needs a kernel or a tool CI machines lack"
 #: Background job that makes the actors.
 CAST_JOB = "authorization actors"
 #: Background job that waits for every dead key to stop working.
@@ -89,8 +91,7 @@ class AuthzTestCase(APITestCase):
     def cast(self) -> Actors:
         return self.prepared(CAST_JOB, lambda: start_cast(self.session))
 
-    def run_rules(self) -> None:
-        """Every cell of :attr:`rules`, one subtest each."""
+    def run_rules(self) -> None:  # no docstring: unittest would print it in place of each cell's name
         known = set(known_holes_from_env())
         cast = self.cast
         shared: Dict[int, Dict[str, Any]] = {}
@@ -106,7 +107,7 @@ class AuthzTestCase(APITestCase):
         if isinstance(outcome, NotApplicable):
             self.skipTest(outcome.reason)
         if isinstance(outcome, Allow) and rule.slow and self.session.config.ci:
-            self.skipTest("CI=true: this call needs a kernel or a tool CI machines lack")
+            self.skipTest(SLOW_SKIP_REASON)
         if actor in DEAD_KEYS:
             self.require_dead(cast, actor)
         ctx = Ctx(cast, actor, {})

@@ -14,12 +14,15 @@ import sys
 import tempfile
 import time
 import unittest
-from typing import Dict
+from typing import Dict, List, Tuple
 
 from cocalc_api_tests.support import JUPYTER_SKIP_REASON
 
 import pgsupport
 from helpers import UNSAFE, reachable, start_standin
+
+from cocalc_api_tests.matrix import NotApplicable, cells
+from cocalc_api_tests.test_authz import SLOW_SKIP_REASON
 from suite_runner import PY, ROOT, clean_environ, finish, run, start, suite_environ, summary
 
 #: Tests per seed module, as CoCalc's own suite has them (issue 4); they must not change.
@@ -72,8 +75,9 @@ class TestStandinRuns(unittest.TestCase):
               file=sys.stderr)
         self.assertEqual(status, 0, summary(out, err))
         self.assertIn(f"Ran {total_tests()} tests", err)
-        skipped = re.findall(r"\.\.\. skipped '(.*)'$", err, re.M)
+        skipped = [reason for cell, reason in skips(err) if not cell]
         self.assertTrue(all(reason.startswith("the project has no ") for reason in skipped), skipped)
+        self.assertCellSkipsExplained(err)
         self.assertIn("leaked rows: 0", out)
         stalls = re.findall(r"^cocalc-api-tests:   (system\.jupyterExecute|jupyter\.execute)  (.+?)  (\d+) attempts", err, re.M)
         self.assertTrue(stalls, "the real profile's Jupyter stalls are not in the report of slow calls:\n" + summary(out, err))
@@ -83,7 +87,8 @@ class TestStandinRuns(unittest.TestCase):
         status, out, err, _ = self.standin_run(CI="true")
         self.assertEqual(status, 0, summary(out, err))
         self.assertIn(f"Ran {total_tests()} tests", err)
-        skipped = re.findall(r"^(test_\w+) \(([\w.]+)\)[^\n]*\.\.\. skipped '(.*)'$", err, re.M)
+        everything = SKIP_LINE.findall(err)
+        skipped = [(test, name, reason or reason2) for test, name, cell, _, reason, reason2 in everything if not cell]
         seed = [(name, reason) for _, name, reason in skipped if name.split(".")[1] in SEED_COUNTS]
         self.assertEqual(len(seed), SEED_CI_SKIPS, summary(out, err))
         self.assertEqual({reason for _, reason in seed}, {JUPYTER_SKIP_REASON})
@@ -91,8 +96,26 @@ class TestStandinRuns(unittest.TestCase):
         for _, name, reason in skipped:
             with self.subTest(test=name):
                 self.assertTrue(reason == JUPYTER_SKIP_REASON or reason.startswith("the project has no "), reason)
-        self.assertIn(f"OK (skipped={len(skipped)})", err)
+        self.assertCellSkipsExplained(err)
+        self.assertIn(f"OK (skipped={len(everything)})", err)
         self.assertIn("leaked rows: 0", out)
+
+    def assertCellSkipsExplained(self, err: str) -> None:
+        """Every skipped authorization cell skips for its row's reason, or for CI's kernels and tools."""
+        allowed = {c.outcome.reason for c in cells() if isinstance(c.outcome, NotApplicable)} | {SLOW_SKIP_REASON}
+        self.assertEqual(sorted({r for cell, r in skips(err) if cell} - allowed), [], "cells skipped for no reason of theirs")
+
+
+def skips(err: str) -> List[Tuple[str, str]]:
+    """``(cell, reason)`` of every skip in a verbose run's output (*cell* empty for a whole test)."""
+    return [(cell, reason or reason2) for _, _, cell, _, reason, reason2 in SKIP_LINE.findall(err)]
+
+
+#: A skip in a verbose run: test, its dotted name, the subtest's parameters (if a subtest), a docstring
+#: line, and the reason (quoted as ``repr`` quotes it).
+SKIP_LINE = re.compile(
+    r"^ *(test_\w+) \(([\w.]+)\)( \([^\n]*\))?(\n[^\n]*?)? \.\.\. skipped (?:'([^\n]*)'|\"([^\n]*)\")$", re.M
+)
 
 
 class TestStandinInTheForeground(unittest.TestCase):
