@@ -12,7 +12,7 @@ from .session import get_session
 from .support import EVENTUAL_WAIT, NO_DATABASE_REASON, APITestCase, database_configured, parse_time, table_scans
 
 #: Seconds PostgreSQL may take to publish a statement's scan of a table (its statistics' idle flush, 10 s).
-STATS_WAIT = 30.0
+STATS_WAIT = 60.0
 
 
 def setUpModule() -> None:
