@@ -37,6 +37,7 @@ from typing import Any, Dict, Optional
 import requests
 
 from .errors import ActorError, CoCalcAPIError
+from .poll import poll
 from .session import Session
 
 #: The actors that are accounts or keys of accounts, in the order the matrix shows them.
@@ -61,6 +62,8 @@ DEAD_KEY_WINDOWS = {"deleted": KEY_CACHE_SECONDS, "revoked": KEY_CACHE_SECONDS, 
                     "leaver_key": MEMBERSHIP_CACHE_SECONDS}
 #: Seconds of requests in flight on top of a cache's window.
 WINDOW_SLACK = 3.0
+#: Seconds a row whose creating call timed out may take to show.
+FIND_WAIT = 120.0
 #: Seconds an HTTP request of the sign-in may take.
 HTTP_TIMEOUT = 60.0
 
@@ -133,23 +136,27 @@ class Actors:
         world = self.world
         world.org = self.session.unique_name("authz")
         world.other_org = self.session.unique_name("authz-out")
-        self._step("org.create", lambda: self.session.create_org(world.org))
-        self._step("org.create", lambda: self.session.create_org(world.other_org))
+        for org in (world.org, world.other_org):
+            self._step("org.create", lambda: self.session.create_org(org))
         for actor in ACCOUNTS:
             org = world.org if actor in ("org_admin", "org_member") else world.other_org
             email = f"{self.session.unique_name(actor.replace('_', '')[:10])}@test.local"
             world.emails[actor] = email
-            world.account_ids[actor] = self._step(
+            world.account_ids[actor] = self._made(
                 "org.createUser",
                 lambda: self.session.create_user(org, email=email, firstName="Authz", lastName=actor),
+                lambda: [u["account_id"] for u in admin.org.get_users(org) if u.get("email_address") == email],
+                "account",
             )
             self._keys[actor] = self.sign_in_and_make_key(world.account_ids[actor])
         self._step("org.addAdmin", lambda: admin.org.add_admin(world.org, world.account_ids["org_admin"]))
         owner = self.hub("owner")
         title = self.session.unique_name("authz-project")
-        world.project_id = self._step(
+        world.project_id = self._made(
             "projects.createProject (owner)",
             lambda: self.session.custody.create("project", {"title": title}, lambda: owner.projects.create_project(title=title)),
+            lambda: [p["project_id"] for p in owner.projects.get(fields=("project_id", "title"), all=True) if p.get("title") == title],
+            "project",
         )
         self.session.custody.cleaner.stop_as(world.project_id, self._keys["owner"])
         for member in ("collaborator", "leaver"):
@@ -222,6 +229,19 @@ class Actors:
             return body["response"][0]["secret"]
         except (ValueError, KeyError, IndexError, TypeError):
             raise ActorError(f"POST /api/v2/api-keys answered HTTP {answer.status_code}: {answer.text[:200]!r}", "api/v2/api-keys") from None
+
+    def _made(self, what: str, create: Any, find: Any, kind: str) -> Any:
+        """*create()*'s id; when a busy server answers it with a timeout (the creation goes on), the id
+        *find()* reads back once the new row shows, tracked as *kind*."""
+        try:
+            return create()
+        except CoCalcAPIError as err:
+            if not err.transient:
+                raise ActorError(f"making the actors failed at {what}: {err.describe()}", err.call, err.args_sent) from None
+        found = self._step(f"{what}, read back after a timeout",
+                           lambda: poll(find, timeout=FIND_WAIT, accept=bool, what=f"the row {what} made"))
+        self.session.custody.track(kind, found[0])
+        return found[0]
 
     @staticmethod
     def _step(what: str, work: Any) -> Any:
