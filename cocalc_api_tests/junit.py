@@ -94,6 +94,11 @@ class JUnitResult(unittest.TextTestResult):
             self.stop()
 
 
+def _is_security(message: str) -> bool:
+    """Whether a failure's message (a subtest's starts with the subtest's id) is a security verdict."""
+    return message.startswith(security.PREFIX) or f"): {security.PREFIX}" in message
+
+
 def _message(error: BaseException, limit: int = 1000) -> str:
     """The error's text on one line, at most *limit* characters."""
     return brief(str(error), limit) or type(error).__name__
@@ -140,7 +145,7 @@ def write_junit_xml(
             child = ET.SubElement(case, kind, message=xml_text(message))
             if kind != "skipped":
                 # A way around one of CoCalc's checks is marked so that a CI dashboard can tell it apart.
-                child.set("type", "SECURITY" if message.startswith(security.PREFIX) else kind)
+                child.set("type", "SECURITY" if _is_security(message) else kind)
                 child.text = xml_text(detail)
     if slow or notes:
         lines = list(notes) + [f"slow or retried call: {entry.line()}" for entry in slow]

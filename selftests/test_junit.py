@@ -104,3 +104,29 @@ class RunNotesTest(unittest.TestCase):
 
 if __name__ == "__main__":
     unittest.main()
+
+
+class SecurityTypeTest(unittest.TestCase):
+    """A security verdict's failure is marked ``type="SECURITY"``, in a test and in a subtest; others keep ``failure``."""
+
+    def report(self, case: type) -> ET.Element:
+        result = JUnitResult(io.StringIO(), True, 1)
+        unittest.defaultTestLoader.loadTestsFromTestCase(case).run(result)
+        path = os.path.join(tempfile.mkdtemp(), "report.xml")
+        write_junit_xml(result, path)
+        return ET.parse(path).getroot()
+
+    def test_security_failures_are_typed(self) -> None:
+        class Case(unittest.TestCase):
+            def test_cell(self) -> None:
+                with self.subTest(cell="projects.start × stranger"):
+                    self.fail("SECURITY: stranger calling projects.start answered None")
+
+            def test_plain(self) -> None:
+                self.fail("SECURITY: stranger calling org.get answered {}")
+
+            def test_other(self) -> None:
+                self.fail("answered 3, expected 4")
+
+        types = {c.get("name"): c.find("failure").get("type") for c in self.report(Case).iter("testcase")}
+        self.assertEqual(types, {"test_cell": "SECURITY", "test_plain": "SECURITY", "test_other": "failure"})
