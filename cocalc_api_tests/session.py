@@ -192,6 +192,8 @@ class Session:
         self.key_project_id: Optional[str] = self.scope.get("project_id")
         self.custody.protect(account_ids=[self.account_id], project_ids=[config.project_id])
         self._clients: List[Any] = []
+        #: What the run left in a project it does not own (``COCALC_PROJECT_ID``), said at the end.
+        self.left_in_user_project: List[str] = []
         self._clients_lock = threading.Lock()
         self._admin_lock = threading.Lock()
         self._is_site_admin: Optional[bool] = None
@@ -360,6 +362,9 @@ class Session:
             self._closed = True
             for line in self.calls.lines() + security.lines():
                 print(f"cocalc-api-tests: {line}", file=sys.stderr)
+            for what in self.left_in_user_project:
+                print(f"cocalc-api-tests: left in project {self.config.project_id} (COCALC_PROJECT_ID): {what}",
+                      file=sys.stderr)
             try:
                 return self.custody.close()
             finally:

@@ -39,6 +39,11 @@ INSTALL_IPYKERNEL = (
 INSTALL_TIMEOUT = 600
 #: Registers the kernel spec the tests use.
 REGISTER_KERNEL = ["-m", "ipykernel", "install", "--user", "--name", KERNEL, "--display-name", "Python 3 (ipykernel)"]
+#: What each set-up step leaves in a user's own project (``COCALC_PROJECT_ID``), as the run's end says it.
+LEFT_BEHIND = {
+    "install": "ipykernel, if it was missing, installed with pip (--user first)",
+    "register": f"the Jupyter kernel spec {KERNEL!r} (ipykernel install --user), registered again",
+}
 #: What the background warm-up runs first on a fresh kernel; its answer is checked by a test.
 WARM_UP_CODE = "sum(range(100))"
 
@@ -116,6 +121,8 @@ def warm_up_kernel(session: Session) -> Dict[str, Any]:
         except CoCalcError as err:
             steps[step] = err
             return steps
+        if session.config.project_id:  # the user's own project: say what stays there (removing it could break their work)
+            session.left_in_user_project.append(LEFT_BEHIND[step])
     with KERNELS.shared(), session.calls.retrying():
         try:
             steps["first"] = retry_transient(
