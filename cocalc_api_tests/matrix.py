@@ -166,7 +166,9 @@ class Rule:
 
     @property
     def name(self) -> str:
-        return f"{self.call} [{self.variant}]" if self.variant else self.call
+        """``call`` (``project:call`` on the project endpoint), with ``[variant]`` when the row has one."""
+        call = f"project:{self.call}" if self.endpoint == "project" else self.call
+        return f"{call} [{self.variant}]" if self.variant else call
 
     @property
     def dead_key(self) -> str:
