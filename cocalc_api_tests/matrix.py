@@ -259,10 +259,6 @@ def changed(expect: Callable[[Ctx, Any], bool], what: str) -> Effect:
     return lambda ctx, before, after, answer: None if expect(ctx, after) else f"afterwards {after!r}; expected {what}"
 
 
-def group_of(actor: str) -> Callable[[Ctx], Optional[str]]:
-    return lambda ctx: ctx.users().get(ctx.account(actor))
-
-
 def opts(**fields: Any) -> Callable[[Ctx], List[Any]]:
     """Args ``[{"opts": {...}}]``: the shape of the collaborator calls; values may be callables of the ctx."""
     return lambda ctx: [{"opts": {k: (v(ctx) if callable(v) else v) for k, v in fields.items()}}]
@@ -299,7 +295,6 @@ def own_last_active(ctx: Ctx) -> Any:
 
 # ------------------------------------------------------------------------------ the hub
 
-STRANGERS = NotApplicable("an actor outside the project; refused like the stranger")
 
 HUB_RULES: Tuple[Rule, ...] = (
     # -- system ----------------------------------------------------------------------
@@ -553,17 +548,14 @@ REFUSED_ON_PROJECT = Refuse(W.NOT_PROJECT_COLLABORATOR)
 def project_rule(call: str, args: Args, *, slow: bool = False, changes_files: bool = False) -> Rule:
     """A row of the project endpoint: members and the project's key allowed, everybody else refused by the bridge.
 
-    A call that *changes_files* gets a folder of its own per cell, whose listing a
-    refusal must leave as it was.
+    An allowed cell passes when the call reaches the project: any answer that is not
+    one of the bridge's refusals (``test_authz.BRIDGE_REFUSALS``).  A call that
+    *changes_files* gets a folder of its own per cell, whose listing a refusal must
+    leave as it was.
     """
     cells = {a: (ALLOW if a in PROJECT_PEOPLE else REFUSED_ON_PROJECT) for a in ACTORS}
-    return Rule(call, args, cells, endpoint="project", slow=slow, effect=reached, checks=("bridge.project:collaborator",),
+    return Rule(call, args, cells, endpoint="project", slow=slow, checks=("bridge.project:collaborator",),
                 setup=scratch if changes_files else None, observe=files if changes_files else None)
-
-
-def reached(ctx: Ctx, before: Any, after: Any, answer: Any) -> Optional[str]:
-    """Allowed on the project endpoint: the call reached the project (its own answer, not the bridge's)."""
-    return None
 
 
 def files(ctx: Ctx) -> str:
