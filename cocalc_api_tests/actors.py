@@ -27,23 +27,29 @@ expiry moved into the past), ``expired`` (made to expire a few seconds ahead),
 ``leaver_key`` (a project key whose creator, ``leaver``, was removed from the project), ``org_token``
 (an ``org.createToken`` sign-in token used as a key), ``bogus`` and ``no_key``.
 """
+import concurrent.futures
+import contextvars
 import datetime
 import secrets
 import string
 import threading
+import time
 from dataclasses import dataclass, field
 from typing import Any, Dict, Optional
 
 import requests
 
-from .errors import ActorError, CoCalcAPIError
-from .poll import poll
+from .errors import ActorError, CoCalcAPIError, NotSettled
+from .poll import poll, settle
 from .session import Session
 
 #: The actors that are accounts or keys of accounts, in the order the matrix shows them.
 ACTORS = ("site_admin", "owner", "collaborator", "stranger", "org_admin", "org_member", "project_key")
 #: Keys that must not work, in the order the matrix shows them.
 DEAD_KEYS = ("deleted", "revoked", "expired", "leaver_key", "org_token", "bogus", "no_key")
+#: Dead keys scoped to a project: the hub refuses a project key whatever its state, so only the project bridge
+#: has to wait out their windows.
+DEAD_PROJECT_KEYS = frozenset({"leaver_key"})
 #: The ordinary accounts the run makes (``leaver`` makes the key of that name, then leaves).
 ACCOUNTS = ("owner", "collaborator", "stranger", "org_admin", "org_member", "leaver")
 #: A file the owner writes into its project, for the copy tests.
@@ -137,46 +143,57 @@ class Actors:
         world.org = self.session.unique_name("authz")
         world.other_org = self.session.unique_name("authz-out")
         for org in (world.org, world.other_org):
-            self._step("org.create", lambda: self.session.create_org(org))
-        for actor in ACCOUNTS:
-            org = world.org if actor in ("org_admin", "org_member") else world.other_org
-            email = f"{self.session.unique_name(actor.replace('_', '')[:10])}@test.local"
-            world.emails[actor] = email
-            world.account_ids[actor] = self._made(
-                "org.createUser",
-                lambda: self.session.create_user(org, email=email, firstName="Authz", lastName=actor),
-                lambda: [u["account_id"] for u in admin.org.get_users(org) if u.get("email_address") == email],
-                "account",
-            )
-            self._keys[actor] = self.sign_in_and_make_key(world.account_ids[actor])
-        self._step("org.addAdmin", lambda: admin.org.add_admin(world.org, world.account_ids["org_admin"]))
+            self._change("org.create", lambda: self.session.create_org(org),
+                         lambda: [o for o in admin.org.get_all() if o.get("name") == org])
+        with concurrent.futures.ThreadPoolExecutor(len(ACCOUNTS), thread_name_prefix="actor") as pool:
+            # Accounts are independent: made at once, each in a copy of this context (the call log's attribution).
+            for made in [pool.submit(contextvars.copy_context().run, self._make_account, a) for a in ACCOUNTS]:
+                made.result()
+        self._change("org.addAdmin", lambda: admin.org.add_admin(world.org, world.account_ids["org_admin"]),
+                     lambda: world.account_ids["org_admin"] in (admin.org.get(world.org).get("admin_account_ids") or []))
         owner = self.hub("owner")
         title = self.session.unique_name("authz-project")
-        world.project_id = self._made(
-            "projects.createProject (owner)",
-            lambda: self.session.custody.create("project", {"title": title}, lambda: owner.projects.create_project(title=title)),
-            lambda: [p["project_id"] for p in owner.projects.get(fields=("project_id", "title"), all=True) if p.get("title") == title],
-            "project",
-        )
+        world.project_id = self._step("projects.createProject (owner)", lambda: self.session.custody.create(
+            "project", {"title": title}, lambda: owner.projects.create_project(title=title),
+            find=lambda: self.session.projects_titled(owner, title)))
         self.session.custody.cleaner.stop_as(world.project_id, self._keys["owner"])
         for member in ("collaborator", "leaver"):
-            self._step("projects.addCollaborator", lambda: owner.projects.add_collaborator(world.project_id, world.account_ids[member]))
+            self._change("projects.addCollaborator", lambda: owner.projects.add_collaborator(world.project_id, world.account_ids[member]),
+                         lambda: world.account_ids[member] in self._users())
+        self._make_leaver_key(owner)  # first of the dead keys: its window (CoCalc's membership cache) is the longest
         self._keys["project_key"] = self._new_key(owner, project_id=world.project_id)
         self._step("system.writeTextFileToProject (owner)",
                    lambda: self.project("owner").system.write_text_file_to_project(SOURCE_FILE, "authz"))
         self._make_dead_keys(owner)
 
+    def _make_account(self, actor: str) -> None:
+        """The account of *actor* (in the org, or in the other org) and its own account-wide key."""
+        world = self.world
+        org = world.org if actor in ("org_admin", "org_member") else world.other_org
+        email = f"{self.session.unique_name(actor.replace('_', '')[:10])}@test.local"
+        world.emails[actor] = email
+        world.account_ids[actor] = self._step(
+            "org.createUser", lambda: self.session.create_user(org, email=email, firstName="Authz", lastName=actor))
+        self._keys[actor] = self.sign_in_and_make_key(world.account_ids[actor])
+
+    def _make_leaver_key(self, owner: Any) -> None:
+        """A project key of ``leaver``, used once (so CoCalc's caches hold it), then its creator removed."""
+        world = self.world
+        self._keys["leaver_key"] = self._new_key(self.hub("leaver"), project_id=world.project_id)
+        self._step("system.ping as leaver_key before it dies", self.project("leaver_key").system.ping)
+        self._change("projects.removeCollaborator",
+                     lambda: owner.projects.remove_collaborator(world.project_id, world.account_ids["leaver"]),
+                     lambda: world.account_ids["leaver"] not in self._users())
+        world.killed_at["leaver_key"] = time.time()
+
     def _make_dead_keys(self, owner: Any) -> None:
         world = self.world
         deleted = self._step("manageApiKeys create", lambda: owner.system.manage_api_keys("create", name=self._name()))[0]
         revoked = self._step("manageApiKeys create", lambda: owner.system.manage_api_keys("create", name=self._name()))[0]
-        leaver = self.hub("leaver")
-        self._keys["leaver_key"] = self._new_key(leaver, project_id=world.project_id)
         self._keys.update(deleted=deleted["secret"], revoked=revoked["secret"])
         # Each key works once first, so that CoCalc's caches hold it: the worst case of a removal.
         for actor in ("deleted", "revoked"):
             self._step(f"system.test as {actor} before it dies", self.hub(actor).system.test)
-        self._step("system.ping as leaver_key before it dies", self.project("leaver_key").system.ping)
         ahead = datetime.datetime.now(datetime.timezone.utc) + datetime.timedelta(seconds=EXPIRE_AHEAD)
         expired = self._step("manageApiKeys create", lambda: owner.system.manage_api_keys("create", name=self._name(), expire=_iso(ahead)))[0]
         self._keys["expired"] = expired["secret"]
@@ -186,16 +203,13 @@ class Actors:
         except CoCalcAPIError:
             pass
         now = datetime.datetime.now(datetime.timezone.utc)
-        self._step("manageApiKeys delete", lambda: owner.system.manage_api_keys("delete", id=deleted["id"]))
+        self._change("manageApiKeys delete", lambda: owner.system.manage_api_keys("delete", id=deleted["id"]),
+                     lambda: deleted["id"] not in [k["id"] for k in owner.system.manage_api_keys("get") or []])
         world.killed_at["deleted"] = now.timestamp()
         past = _iso(now - datetime.timedelta(minutes=1))
-        self._step("manageApiKeys edit", lambda: owner.system.manage_api_keys("edit", id=revoked["id"], expire=past))
+        self._change("manageApiKeys edit", lambda: owner.system.manage_api_keys("edit", id=revoked["id"], expire=past),
+                     lambda: [k for k in owner.system.manage_api_keys("get") or [] if k["id"] == revoked["id"] and k.get("expire")])
         world.killed_at["revoked"] = now.timestamp()
-        self._step(
-            "projects.removeCollaborator",
-            lambda: self.hub("owner").projects.remove_collaborator(world.project_id, world.account_ids["leaver"]),
-        )
-        world.killed_at["leaver_key"] = datetime.datetime.now(datetime.timezone.utc).timestamp()
         token = self._step("org.createToken", lambda: self.session.hub.org.create_token(world.account_ids["org_member"]))
         self._keys["org_token"] = token["token"]
         self._keys["bogus"] = "sk-" + "".join(secrets.choice(string.ascii_letters + string.digits) for _ in range(22))
@@ -230,25 +244,31 @@ class Actors:
         except (ValueError, KeyError, IndexError, TypeError):
             raise ActorError(f"POST /api/v2/api-keys answered HTTP {answer.status_code}: {answer.text[:200]!r}", "api/v2/api-keys") from None
 
-    def _made(self, what: str, create: Any, find: Any, kind: str) -> Any:
-        """*create()*'s id; when a busy server answers it with a timeout (the creation goes on), the id
-        *find()* reads back once the new row shows, tracked as *kind*."""
+    def _users(self) -> Dict[str, Any]:
+        """The users of the world's project, read by the site admin."""
+        row = self.session.hub.db.query({"projects_all": {"project_id": self.world.project_id, "users": None}})["projects_all"]
+        return row.get("users") or {}
+
+    @staticmethod
+    def _change(what: str, change: Any, done: Any) -> Any:
+        """*change()*; when a busy server answers it with a timeout (the change goes on), until *done()* is true."""
         try:
-            return create()
+            return settle(change, read=done, accept=bool, timeout=FIND_WAIT, what=what)
         except CoCalcAPIError as err:
-            if not err.transient:
-                raise ActorError(f"making the actors failed at {what}: {err.describe()}", err.call, err.args_sent) from None
-        found = self._step(f"{what}, read back after a timeout",
-                           lambda: poll(find, timeout=FIND_WAIT, accept=bool, what=f"the row {what} made"))
-        self.session.custody.track(kind, found[0])
-        return found[0]
+            raise ActorError(f"making the actors failed at {what}: {err.describe()}", err.call, err.args_sent) from None
+        except NotSettled as err:
+            raise ActorError(f"making the actors failed at {what}: {err}", what) from None
 
     @staticmethod
     def _step(what: str, work: Any) -> Any:
+        """*work()*, asked again while the server answers that it is busy (only for what may be asked twice:
+        reads, and creations whose extra copies belong to an actor's account and go with it)."""
         try:
-            return work()
+            return poll(work, timeout=FIND_WAIT, what=what)
         except CoCalcAPIError as err:
             raise ActorError(f"making the actors failed at {what}: {err.describe()}", err.call, err.args_sent) from None
+        except TimeoutError as err:
+            raise ActorError(f"making the actors failed at {what}: {err}", what) from None
 
 
 def _iso(moment: datetime.datetime) -> str:

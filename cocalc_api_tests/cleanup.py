@@ -51,8 +51,12 @@ from .config import Config
 from .errors import CoCalcAPIError, CoCalcConnectionError, DatabaseError
 from .tracking import KINDS, Intent, Tracker
 
-#: Seconds each exit-time ``projects.stop`` may take before it is left to go on inside CoCalc.
+#: Seconds each exit-time ``projects.stop`` may take before it is left to go on inside CoCalc.  The hub bridge
+#: is asked to wait that long (the body's ``timeout``) and answers a timeout itself; the cleaner never hangs up
+#: on a request (a hub logs a request its client left mid-way as an ``uncaught_exception`` row in ``central_log``).
 STOP_TIMEOUT = 2.0
+#: Seconds beyond :data:`STOP_TIMEOUT` a busy hub may take to send that answer (the HTTP request's own limit).
+STOP_ANSWER_MARGIN = 20.0
 #: At most this many stops are in flight at once.
 MAX_STOPS_AT_ONCE = 64
 #: ``projects.state ->> 'state'`` values of a project that is (or is about to be) running.
@@ -425,7 +429,7 @@ class Cleaner:
             return
         with self._stop_keys_lock:
             keys = {p: self._stop_keys.get(p, self.hub.api_key) for p in project_ids}
-        stoppers = {key: Hub(key, self.hub.host, http_timeout=self.stop_timeout) for key in set(keys.values())}
+        stoppers = {key: Hub(key, self.hub.host, http_timeout=self.stop_timeout + STOP_ANSWER_MARGIN) for key in set(keys.values())}
         outcomes: Dict[str, Optional[str]] = {}
         pending = list(project_ids)
         lock = threading.Lock()
@@ -436,7 +440,7 @@ class Cleaner:
                     if not pending:
                         return
                     project_id = pending.pop()
-                outcome = _stop_one(stoppers[keys[project_id]], project_id)
+                outcome = _stop_one(stoppers[keys[project_id]], project_id, self.stop_timeout)
                 with lock:
                     outcomes[project_id] = outcome
 
@@ -445,7 +449,7 @@ class Cleaner:
         for thread in threads:
             thread.start()
         rounds = -(-len(project_ids) // MAX_STOPS_AT_ONCE)
-        deadline = time.monotonic() + rounds * (self.stop_timeout + 5.0)
+        deadline = time.monotonic() + rounds * (self.stop_timeout + STOP_ANSWER_MARGIN + 5.0)
         for thread in threads:
             thread.join(max(0.0, deadline - time.monotonic()))
         for stopper in stoppers.values():
@@ -588,10 +592,10 @@ class Cleaner:
 _STILL_STOPPING = "still stopping"
 
 
-def _stop_one(hub: Hub, project_id: str) -> Optional[str]:
+def _stop_one(hub: Hub, project_id: str, wait: float) -> Optional[str]:
     """``None`` (stopped), :data:`_STILL_STOPPING` (no answer in time), or why the stop failed."""
     try:
-        hub.projects.stop(project_id)
+        hub.call("projects.stop", [{"project_id": project_id}], int(wait * 1000))
         return None
     except CoCalcConnectionError as err:
         return _STILL_STOPPING if "Read timed out" in str(err) else str(err)

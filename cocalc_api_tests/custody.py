@@ -24,10 +24,13 @@ from .cleanup import Cleaner, CleanupReport
 from .config import Config
 from .errors import CoCalcError, RunEnding, is_transient
 from .ledger import Ledger, LedgerContents
+from .poll import poll
 from .tracking import Intent, Resource, Tracker
 
 #: Seconds :meth:`Custody.close` waits for creating calls still in flight.
 IN_FLIGHT_WAIT = 30.0
+#: Seconds the row of a creation that timed out may take to show (the creation goes on in the hub).
+FIND_WAIT = 120.0
 #: Seconds the removal of a scratch folder may take.
 SCRATCH_TIMEOUT = 30.0
 
@@ -109,11 +112,16 @@ class Custody:
 
     # -- creating -------------------------------------------------------------------------
 
-    def create(self, kind: str, key: Dict[str, Any], call: Callable[[], Any], **extra: Any) -> Any:
+    def create(self, kind: str, key: Dict[str, Any], call: Callable[[], Any],
+               find: Optional[Callable[[], List[Any]]] = None, **extra: Any) -> Any:
         """*call()*, which creates one *kind* carrying the unique *key*; tracked, its id returned.
 
         A refusal abandons the intent (nothing was created); a timeout or a lost
-        connection leaves it open, so the cleaner looks the row up by *key*.
+        connection leaves it open, so the cleaner looks the row up by *key*.  With
+        *find* (the ids of rows carrying *key*, read through the API), such an answer
+        is a creation still in progress: the new row is waited for (up to
+        :data:`FIND_WAIT` seconds) and its id returned; if it never shows, the
+        timeout is raised.
         """
         with self._state:
             if self._closing:
@@ -126,13 +134,24 @@ class Custody:
             except CoCalcError as err:
                 if not is_transient(err):
                     self.tracker.abandon(intent)
-                raise
+                    raise
+                if find is None:
+                    raise
+                resource_id = self._read_back(kind, key, find, err)
             self.tracker.add(kind, resource_id, intent=intent, **dict(key, **extra))
             return resource_id
         finally:
             with self._state:
                 self._in_flight -= 1
                 self._state.notify_all()
+
+    @staticmethod
+    def _read_back(kind: str, key: Dict[str, Any], find: Callable[[], List[Any]], timed_out: CoCalcError) -> Any:
+        """The id of the *kind* row carrying *key* once it shows; *timed_out* re-raised if it does not in time."""
+        try:
+            return poll(find, timeout=FIND_WAIT, accept=bool, what=f"the new {kind} {key}")[0]
+        except TimeoutError:
+            raise timed_out from None
 
     def track(self, kind: str, resource_id: Any, **extra: Any) -> Resource:
         """Track a resource whose id is known before (or without) a creating call."""

@@ -24,7 +24,9 @@ A line starts with ``✓`` (passed), ``✗`` (failed; the rest of the line says 
 happened and how to fix it) or ``-`` (not checked: skipped on purpose, such as
 the Jupyter check when ``CI`` is true, or impossible because an earlier check
 failed; the line says why).  A key of an account that is no site admin is fine:
-``- site admin: not a site admin's key: N admin-only tests will skip``.  The exit status is 0 when no line starts with ``✗``.
+``- site admin: not a site admin's key: N admin-only tests will skip``; so is a key scoped to
+``COCALC_PROJECT_ID``, whose line says what a run with it does (:func:`project_key_line`).  The
+exit status is 0 when no line starts with ``✗``.
 
 The doctor uses the suite's own pieces: the session's key check and
 start-then-ping (:func:`~cocalc_api_tests.session.check_key`,
@@ -74,7 +76,6 @@ KEY_FIX = (
     "create a new API key in CoCalc under Account -> Settings -> API keys (a site admin's key for the "
     "organization tests) and export it as COCALC_API_KEY"
 )
-ADMIN_FIX = "the org tests need a site admin's key"
 JUPYTER_FIX = (
     "install ipykernel in the project (`python3 -m pip install ipykernel` in a terminal there), "
     "or set CI=true to skip the Jupyter tests"
@@ -117,6 +118,7 @@ class _Doctor:
         self.out = out
         self.results: List[Result] = []
         self._secrets: Tuple[Optional[str], ...] = ()  # the configuration's key and password, once it is read
+        self._project_key = False  # the key is scoped to a project (the hub refuses it)
 
     def emit(self, result: Result) -> None:
         self.results.append(result)
@@ -162,6 +164,7 @@ class _Doctor:
         else:
             why = "the API key was refused"
             scope = self._key(config, hub)
+            self._project_key = scope is not None and not scope.get("account_id")
             if scope is None:
                 self.skip((ADMIN,), why)
             else:
@@ -207,10 +210,7 @@ class _Doctor:
         """The suite's own decision (:func:`~cocalc_api_tests.session.ask_site_admin`); another account's key is fine."""
         account_id = scope.get("account_id")
         if not account_id:
-            return Result(FAIL, ADMIN, (
-                f"{ADMIN_FIX}, but this key belongs to project {scope.get('project_id')}; create an API key while "
-                "signed in as a site admin"
-            ))
+            return Result(SKIP, ADMIN, project_key_line(scope["project_id"]))
         try:
             admin = ask_site_admin(hub, config)
         except AdminSignalsDisagree as err:
@@ -329,19 +329,37 @@ class _Doctor:
             "because cleanup is disabled"
         )
 
+    def _kernel_specs(self, hub: Hub, project_id: str) -> object:
+        """The kernel specs of *project_id*: through the hub, or its own endpoint for a project-scoped key."""
+        if not self._project_key:
+            return hub.jupyter.kernels(project_id=project_id)
+        client = hub.project(project_id)
+        try:
+            return client.editor.jupyter_kernels()
+        finally:
+            client.close()
+
     def _jupyter(self, config: Config, hub: Hub, project_id: Optional[str]) -> Result:
         if config.ci:
             return Result(SKIP, JUPYTER, CI_SKIP)
         if project_id is None:
             return Result(SKIP, JUPYTER, "skipped, no running project")
         try:
-            kernels = hub.jupyter.kernels(project_id=project_id)
+            kernels = self._kernel_specs(hub, project_id)
         except Exception as err:
             return failed(JUPYTER, "listing the project's kernels failed", err, JUPYTER_FIX)
         names = sorted({str(k.get("name")) for k in kernels if isinstance(k, dict)}) if isinstance(kernels, list) else []
         if "python3" in names:
             return Result(PASS, JUPYTER, "the python3 kernel is available")
         return Result(FAIL, JUPYTER, f"the project has no python3 kernel (it has: {', '.join(names) or 'none'}); {JUPYTER_FIX}")
+
+
+def project_key_line(project_id: str) -> str:
+    """The site-admin line's text for a key scoped to *project_id*: what a run with it does."""
+    return (
+        f"a key of project {project_id}, not an account's: only the tests on that project's endpoint run; every test "
+        "that needs an account's key (CoCalc's hub refuses project-scoped keys) skips, saying so"
+    )
 
 
 def admin_only_count() -> int:

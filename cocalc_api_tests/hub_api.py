@@ -12,6 +12,9 @@ from .calls import Group, SystemBasics, ms, options, remote
 
 #: CoCalc's default timeout, in seconds, for Jupyter execution.
 JUPYTER_TIMEOUT = 90
+#: Milliseconds a creating call asks the hub bridge to wait (its own default is 15 s).  A creation that outlasts
+#: the bridge's wait goes on in the hub and cannot simply be asked again, so a busy hub is given time to answer.
+CREATE_TIMEOUT_MS = 60000
 
 
 class OrgToken(TypedDict):
@@ -43,7 +46,8 @@ class System(SystemBasics):
         ``create`` answers ``[{"id", "secret", "trunc", ...}]``; *expire* is an ISO time.
         """
         return self._call(
-            "system.manageApiKeys", options(action=action, project_id=project_id, name=name, expire=expire, id=id)
+            "system.manageApiKeys", options(action=action, project_id=project_id, name=name, expire=expire, id=id),
+            timeout_ms=CREATE_TIMEOUT_MS if action == "create" else None,
         )
 
     @remote("system.userSearch")
@@ -75,7 +79,8 @@ class System(SystemBasics):
     def generate_user_auth_token(self, user_account_id: str, password: Optional[str] = None) -> str:
         """A 24-character sign-in token for another account (admins, or anyone knowing its password)."""
         return self._call(
-            "system.generateUserAuthToken", options(user_account_id=user_account_id, password=password)
+            "system.generateUserAuthToken", options(user_account_id=user_account_id, password=password),
+            timeout_ms=CREATE_TIMEOUT_MS,
         )
 
     @remote("system.revokeUserAuthToken")
@@ -124,6 +129,7 @@ class Projects(Group):
         return self._call(
             "projects.createProject",
             options(title=title, description=description, license=license, start=start),
+            timeout_ms=CREATE_TIMEOUT_MS,
         )
 
     @remote("projects.copyPathBetweenProjects")
@@ -371,7 +377,7 @@ class Organizations(Group):
     @remote("org.create")
     def create(self, name: str) -> str:
         """Create an organization (site admins only); returns its id."""
-        return self._call("org.create", {"name": name})
+        return self._call("org.create", {"name": name}, timeout_ms=CREATE_TIMEOUT_MS)
 
     @remote("org.get")
     def get(self, name: str) -> Dict[str, Any]:
@@ -416,12 +422,13 @@ class Organizations(Group):
         return self._call(
             "org.createUser",
             options(name=name, email=email, firstName=firstName, lastName=lastName, password=password),
+            timeout_ms=CREATE_TIMEOUT_MS,
         )
 
     @remote("org.createToken")
     def create_token(self, user: str) -> OrgToken:
         """A temporary sign-in token for *user*: ``{"token", "url"}`` (not an API key)."""
-        return self._call("org.createToken", {"user": user})
+        return self._call("org.createToken", {"user": user}, timeout_ms=CREATE_TIMEOUT_MS)
 
     @remote("org.expireToken")
     def expire_token(self, token: str) -> None:

@@ -1,6 +1,6 @@
 """Who may do what: the authorization matrix, as data.
 
-Over 400 lines because it is a table: a row per call (92 rows), with the few readers the
+Over 400 lines because it is a table: a row per call (109 rows), with the readers the
 rows share; the tests that run it are in ``test_authz``.
 
 One :class:`Rule` per call (some calls have several: a variant sends an argument
@@ -20,6 +20,9 @@ The keys that must not work (``DEAD_KEYS``) are refused by the bridge on every
 row; those cells are derived, not written.  :func:`cells` expands the table,
 ``test_authz`` runs it, and the README's table is :func:`markdown` of it.
 """
+import hashlib
+import json
+import unittest
 import uuid
 from dataclasses import dataclass, field
 from typing import Any, Callable, Dict, FrozenSet, Iterator, List, Optional, Tuple, Union
@@ -27,7 +30,9 @@ from typing import Any, Callable, Dict, FrozenSet, Iterator, List, Optional, Tup
 from . import wordings as W
 from .errors import CoCalcAPIError
 from .poll import poll
+from .text import brief
 from .actors import ACTORS, DEAD_KEYS, SOURCE_FILE
+from .db import connect
 
 #: Seconds a started project may take to be running.
 PROJECT_RUNNING_WAIT = 120.0
@@ -78,14 +83,15 @@ class Ctx:
     """What a rule's functions see: the cast, the acting actor, the cell's target and a few readers.
 
     ``target`` is what the rule's ``setup`` made for this cell (a fresh project, a
-    fresh member); ``unique`` is a name unique to the cell.  Readers read as the
-    owner or the site admin, never as the actor.
+    fresh member); ``outcome`` what the cell expects; ``unique`` is a name unique to
+    the cell.  Readers read as the owner or the site admin, never as the actor.
     """
 
-    def __init__(self, cast: Any, actor: str, target: Dict[str, Any]):
+    def __init__(self, cast: Any, actor: str, target: Dict[str, Any], outcome: Optional[Outcome] = None):
         self.cast = cast
         self.actor = actor
         self.target = target
+        self.outcome = outcome
         self.world = cast.world
         self.session = cast.session
         self.unique = cast.session.unique_name("authz")
@@ -214,15 +220,22 @@ def names_nothing(reason: str) -> Dict[str, Outcome]:
 # ------------------------------------------------------------------- readers and effects
 
 
+def owners_project(ctx: Ctx) -> str:
+    """A new project of the owner's that nobody else is on (tracked; stopped as the owner); its id."""
+    owner = ctx.owner
+    title = ctx.session.unique_name("authz-project")
+    pid = ctx.session.custody.create("project", {"title": title}, lambda: owner.projects.create_project(title=title))
+    ctx.session.custody.cleaner.stop_as(pid, ctx.cast.key("owner"))
+    return pid
+
+
 def fresh_project(ctx: Ctx, running: bool = False) -> Dict[str, Any]:
     """A new project of the owner's with the collaborator in it (tracked; stopped as the owner).
 
     *running*: started, and running before the cell's attempt (so that a stop it causes shows).
     """
     owner = ctx.owner
-    title = ctx.session.unique_name("authz-project")
-    pid = ctx.session.custody.create("project", {"title": title}, lambda: owner.projects.create_project(title=title))
-    ctx.session.custody.cleaner.stop_as(pid, ctx.cast.key("owner"))
+    pid = owners_project(ctx)
     owner.projects.add_collaborator(pid, ctx.account("collaborator"))
     if running:
         try:
@@ -233,6 +246,12 @@ def fresh_project(ctx: Ctx, running: bool = False) -> Dict[str, Any]:
         poll(lambda: owner.projects.state(pid), timeout=PROJECT_RUNNING_WAIT,
              accept=lambda s: (s or {}).get("state") == "running", what=f"project {pid} running")
     return {"project_id": pid}
+
+
+def to_delete(ctx: Ctx) -> Dict[str, Any]:
+    """A fresh project for a deletion: running where the call must change nothing (so that a stop it causes
+    shows), stopped where the deletion is allowed (CoCalc would spend ~8 s stopping it first)."""
+    return fresh_project(ctx, running=not isinstance(ctx.outcome, Allow))
 
 
 def deletion(ctx: Ctx) -> Tuple[bool, Any]:
@@ -247,6 +266,116 @@ def fresh_member(ctx: Ctx, org: Optional[str] = None, admin: bool = False) -> Di
     if admin:
         ctx.admin.org.add_admin(name, account_id)
     return {"account_id": account_id, "org": name}
+
+
+def with_token(**fields: Any) -> Callable[[Ctx], Dict[str, Any]]:
+    """A setup: :func:`fresh_project` and an invite token of it with *fields*, written by the owner."""
+    def setup(ctx: Ctx) -> Dict[str, Any]:
+        target = fresh_project(ctx)
+        token = uuid.uuid4().hex
+        ctx.owner.db.query({"project_invite_tokens": dict(fields, project_id=target["project_id"], token=token)})
+        return dict(target, token=token)
+
+    return setup
+
+
+def owner_only_project(ctx: Ctx) -> Dict[str, Any]:
+    """A setup: :func:`fresh_project` where only owners manage collaborators (``manage_users_owner_only``)."""
+    target = fresh_project(ctx)
+    ctx.owner.db.query({"projects": {"project_id": target["project_id"], "manage_users_owner_only": True}})
+    return target
+
+
+def with_member(target: Dict[str, Any], ctx: Ctx, actor: str) -> Dict[str, Any]:
+    """*target* (a project) with *actor* added as a collaborator by the owner."""
+    ctx.owner.projects.add_collaborator(target["project_id"], ctx.account(actor))
+    return target
+
+
+def invite_tokens(ctx: Ctx) -> List[str]:
+    """The invite tokens of the cell's project, read by the owner."""
+    rows = ctx.owner.db.query({"project_invite_tokens": [{"project_id": ctx.project_id, "token": None}]})
+    return sorted(r["token"] for r in rows["project_invite_tokens"])
+
+
+def used_token(ctx: Ctx) -> Dict[str, Any]:
+    """A setup: a token of a fresh project with a usage limit of 1, used once already (by org_member)."""
+    target = with_token(usage_limit=1)(ctx)
+    opts = {"token_id": target["token"], "account_id": ctx.account("org_member")}
+    ctx.cast.hub("org_member").call("projects.addCollaborator", [{"opts": opts}])
+    return target
+
+
+def token_state(ctx: Ctx) -> Tuple[Dict[str, str], Any]:
+    """The members of the token's project and how often the token was used, read as the owner and the site admin."""
+    rows = ctx.owner.db.query({"project_invite_tokens": [{"project_id": ctx.project_id, "token": ctx.target["token"],
+                                                          "counter": None}]})["project_invite_tokens"]
+    return ctx.users(), [r.get("counter") for r in rows]
+
+
+def caller(ctx: Ctx) -> str:
+    """The acting account (for a key that is no account's, the suite's own: such a call is refused by the bridge)."""
+    return ctx.world.account_ids.get(ctx.actor) or ctx.account("site_admin")
+
+
+def someone_else(ctx: Ctx) -> str:
+    """An account that is not the caller: org_member, or the stranger when org_member calls."""
+    return ctx.account("stranger" if ctx.actor == "org_member" else "org_member")
+
+
+def fresh_org(ctx: Ctx, title: Optional[str] = None) -> Dict[str, Any]:
+    """A new organization (tracked) with nobody in it, titled *title* if given: ``{"org", "organization_id", "marker"}``."""
+    name = ctx.unique
+    organization_id = ctx.session.create_org(name)
+    if title is not None:
+        ctx.admin.org.set(name, title=title)
+    return {"org": name, "organization_id": organization_id, "marker": title}
+
+
+#: The kernel the saved Jupyter outputs name.
+KERNEL = "python3"
+
+
+def jupyter_hash(code: str, kernel: str, project_id: str) -> str:
+    """CoCalc's ``computeHash`` of an execution with no history and no path (util/jupyter-api/compute-hash.ts)."""
+    text = json.dumps([[], code.strip(), kernel.lower().strip(), project_id, None], separators=(",", ":"))
+    return hashlib.sha1(text.encode("utf-8")).hexdigest()
+
+
+def saved_output(ctx: Ctx) -> Dict[str, Any]:
+    """An output in CoCalc's Jupyter cache, as the owner's run of ``input`` in the world's project leaves it.
+
+    Written into the two rows CoCalc's ``saveResponse`` writes (``server/jupyter/execute.ts``),
+    since with ``CI=true`` no kernel runs: the log row first, naming the world's project,
+    so that the cleaner removes both with that project.  Skips without a database.
+    """
+    config = ctx.session.config
+    if not config.pghost:
+        raise unittest.SkipTest("PGHOST is unset: a saved Jupyter output is planted in the database")
+    code = f"print({ctx.unique!r})"
+    digest = jupyter_hash(code, KERNEL, ctx.world.project_id)
+    now = "NOW() AT TIME ZONE 'UTC'"
+    conn = connect(config)
+    try:
+        conn.run(f"INSERT INTO jupyter_api_log(created, account_id, project_id, hash, kernel, input, total_time_s, expire) "
+                 f"VALUES ({now}, CAST(:a AS UUID), CAST(:p AS UUID), :h, :k, :i, 0, {now} + INTERVAL '1 day')",
+                 a=ctx.account("owner"), p=ctx.world.project_id, h=digest, k=KERNEL, i=code)
+        conn.run(f"INSERT INTO jupyter_api_cache(created, hash, output, last_active, expire) "
+                 f"VALUES ({now}, :h, ARRAY[CAST(:o AS JSONB)], {now}, {now} + INTERVAL '1 day')",
+                 h=digest, o=json.dumps({"name": "stdout", "text": ctx.unique + "\n"}))
+    finally:
+        conn.close()
+    return {"input": code, "hash": digest, "marker": ctx.unique}
+
+
+def shows_saved(ctx: Ctx, answer: Any) -> bool:
+    """Whether *answer* holds what the cell's target marked (a saved output, an organization's title)."""
+    return ctx.target["marker"] in repr(answer)
+
+
+def saved_answer(ctx: Ctx, before: Any, after: Any, answer: Any) -> Optional[str]:
+    """The effect of an execution answered from the cache: the saved output."""
+    return None if shows_saved(ctx, answer) else f"answered {brief(repr(answer), 200)}, not the saved output"
 
 
 def answered(check: Callable[[Any], bool], what: str) -> Effect:
@@ -357,12 +486,52 @@ HUB_RULES: Tuple[Rule, ...] = (
          observe=lambda ctx: project_has(ctx, f"{ctx.unique}.txt"),
          effect=changed(lambda ctx, after: after, "the copy in the project"),
          checks=("projects.copyPathBetweenProjects:source-collaborator",)),
+    Rule("projects.copyPathBetweenProjects",
+         first(src_project_id=P, src_path=lambda ctx: f"../{ctx.world.project_id}/{SOURCE_FILE}",
+               target_project_id=lambda ctx: ctx.world.project_id, target_path=lambda ctx: f"{ctx.unique}.txt"),
+         who(frozenset(), Refuse(W.NOT_SOURCE_COLLABORATOR), owner=Refuse(W.SOURCE_OUTSIDE_HOME),
+             collaborator=Refuse(W.SOURCE_OUTSIDE_HOME)),
+         variant="src_path out of the source project", setup=fresh_project, observe=lambda ctx: project_has(ctx, f"{ctx.unique}.txt"),
+         checks=("projects.copyPathBetweenProjects:source-in-home",)),
+    Rule("projects.copyPathBetweenProjects",
+         first(src_project_id=lambda ctx: ctx.world.project_id, src_path=SOURCE_FILE, target_project_id=P,
+               target_path=lambda ctx: f"../{ctx.world.project_id}/{ctx.unique}.txt"),
+         who(frozenset(), Refuse(W.NOT_SOURCE_COLLABORATOR), owner=Refuse(W.TARGET_OUTSIDE_HOME),
+             collaborator=Refuse(W.TARGET_OUTSIDE_HOME)),
+         variant="target_path out of the target project", setup=fresh_project,
+         observe=lambda ctx: project_has(ctx, f"{ctx.unique}.txt"), checks=("projects.copyPathBetweenProjects:target-in-home",)),
     Rule("projects.addCollaborator", opts(project_id=P, account_id=account_of("org_member")),
          who(MEMBERS | ADMIN, Refuse("", prefix=True), stranger=Refuse("Error: user ", prefix=True),
              org_admin=Refuse("Error: user ", prefix=True), org_member=Refuse("Error: cannot add self to ", prefix=True)),
          setup=fresh_project, observe=lambda ctx: ctx.users(),
          effect=changed(lambda ctx, after: after.get(ctx.account("org_member")) == "collaborator", "org_member a collaborator"),
          checks=("projects.addCollaborator:write-access",)),
+    Rule("projects.addCollaborator", opts(project_id=lambda ctx: [ctx.project_id, ctx.target["other"]],
+                                          account_id=lambda ctx: [ctx.account("org_member")] * 2),
+         who(frozenset({"owner"}) | ADMIN, Refuse("Error: user ", prefix=True)),
+         variant="lists: one project the caller is not on", setup=lambda ctx: dict(fresh_project(ctx), other=owners_project(ctx)),
+         observe=lambda ctx: (ctx.users().get(ctx.account("org_member")), ctx.users(ctx.target["other"]).get(ctx.account("org_member"))),
+         effect=changed(lambda ctx, after: after == ("collaborator", "collaborator"), "org_member a collaborator on both"),
+         checks=("projects.addCollaborator:write-access",)),
+    Rule("projects.addCollaborator", opts(token_id=lambda ctx: ctx.target["token"], project_id=lambda ctx: ctx.world.project_id,
+                                          account_id=caller),
+         who(frozenset(), NoEffect("a token opens its own project, whatever project_id says"),
+             owner=NotApplicable("already on the project named"), collaborator=NotApplicable("already on the project named")),
+         variant="token of another project", setup=with_token(),
+         observe=lambda ctx: ctx.users(ctx.world.project_id), checks=("projects.addCollaborator:token-project",)),
+    Rule("projects.addCollaborator", opts(token_id=lambda ctx: [ctx.target["token"]] * 2,
+                                          account_id=lambda ctx: [caller(ctx), someone_else(ctx)]),
+         who(frozenset(), NoEffect("a token lets the account presenting it join, nobody else (and it was good for one use)"),
+             owner=NotApplicable("a member adds anyone anyway"), collaborator=NotApplicable("a member adds anyone anyway"),
+             site_admin=NotApplicable("a site admin adds anyone anyway")),
+         variant="token for another account too", setup=with_token(usage_limit=1),
+         observe=lambda ctx: ctx.users().get(someone_else(ctx)), checks=("projects.addCollaborator:token-self",)),
+    Rule("projects.addCollaborator", opts(token_id=lambda ctx: ctx.target["token"], account_id=caller),
+         who(frozenset(), Refuse(W.token_used_up(1))), variant="token used up", setup=used_token, observe=token_state,
+         checks=("projects.addCollaborator:token-usage-limit",)),
+    Rule("projects.addCollaborator", opts(token_id=lambda ctx: ctx.target["token"], account_id=caller),
+         who(frozenset(), Refuse(W.TOKEN_EXPIRED)), variant="expired token", setup=with_token(expires="2001-01-01T00:00:00.000Z"),
+         observe=lambda ctx: ctx.users(), checks=("projects.addCollaborator:token-unexpired",)),
     Rule("projects.removeCollaborator", opts(project_id=P, account_id=account_of("collaborator")),
          who(MEMBERS, Refuse(W.NOT_A_COLLABORATOR)), setup=fresh_project, observe=lambda ctx: ctx.users(),
          effect=changed(lambda ctx, after: ctx.account("collaborator") not in after, "the collaborator gone"),
@@ -375,6 +544,22 @@ HUB_RULES: Tuple[Rule, ...] = (
          who(frozenset(), NoEffect("inviting the owner must not demote the owner"), owner=NotApplicable("the owner inviting itself")),
          variant="aimed at the owner", setup=fresh_project, observe=lambda ctx: ctx.users(),
          checks=("projects.inviteCollaborator:no-demotion",)),
+    Rule("projects.addCollaborator", opts(project_id=P, account_id=account_of("org_member")),
+         who(frozenset({"owner"}), Refuse(W.OWNERS_ONLY_MANAGE)), variant="owner-only project", setup=owner_only_project,
+         observe=lambda ctx: ctx.users(),
+         effect=changed(lambda ctx, after: after.get(ctx.account("org_member")) == "collaborator", "org_member a collaborator"),
+         checks=("projects.addCollaborator:owner-only-mode",)),
+    Rule("projects.inviteCollaborator", opts(project_id=P, account_id=account_of("org_member")),
+         who(frozenset({"owner"}), Refuse(W.NOT_A_COLLABORATOR), collaborator=Refuse(W.OWNERS_ONLY_MANAGE)),
+         variant="owner-only project", setup=owner_only_project, observe=lambda ctx: ctx.users(),
+         effect=changed(lambda ctx, after: after.get(ctx.account("org_member")) == "collaborator", "org_member a collaborator"),
+         checks=("projects.inviteCollaborator:owner-only-mode",)),
+    Rule("projects.removeCollaborator", opts(project_id=P, account_id=account_of("org_member")),
+         who(frozenset({"owner", "org_member"}), Refuse(W.NOT_A_COLLABORATOR), collaborator=Refuse(W.OWNERS_ONLY_MANAGE)),
+         variant="owner-only project (org_member leaving)", setup=lambda ctx: with_member(owner_only_project(ctx), ctx, "org_member"),
+         observe=lambda ctx: ctx.users(),
+         effect=changed(lambda ctx, after: ctx.account("org_member") not in after, "org_member gone"),
+         checks=("projects.removeCollaborator:owner-only-mode",)),
     Rule("projects.changeUserType", opts(project_id=P, target_account_id=account_of("collaborator"), new_group="owner"),
          who(frozenset({"owner"}), Refuse(W.NOT_A_MEMBER), collaborator=Refuse(W.ONLY_OWNERS_CHANGE_TYPES)),
          setup=fresh_project, observe=lambda ctx: ctx.users(),
@@ -385,11 +570,11 @@ HUB_RULES: Tuple[Rule, ...] = (
          effect=changed(lambda ctx, after: (after or {}).get("memory_request") == 1000, "memory_request 1000 in settings"),
          checks=("projects.setQuotas:admin",)),
     Rule("projects.deleteProject", first(project_id=P), who(MEMBERS | ADMIN, Refuse(W.NOT_OWNER_DELETE)),
-         setup=lambda ctx: fresh_project(ctx, running=True), observe=deletion,
+         setup=to_delete, observe=deletion,
          effect=changed(lambda ctx, after: after[0] is True, "the project deleted"), checks=("projects.deleteProject:owner",)),
     Rule("projects.deleteProject", first(project_id=P, skipPermissionCheck=True),
          who(MEMBERS | ADMIN, NoEffect("an argument must not skip the owner check")), variant="skipPermissionCheck: true",
-         setup=lambda ctx: fresh_project(ctx, running=True), observe=deletion,
+         setup=to_delete, observe=deletion,
          effect=changed(lambda ctx, after: after[0] is True, "the project deleted"),
          checks=("projects.deleteProject:no-skip",)),
     # -- db --------------------------------------------------------------------------
@@ -423,9 +608,19 @@ HUB_RULES: Tuple[Rule, ...] = (
          lambda ctx: [{"query": {"project_invite_tokens": {"project_id": ctx.project_id, "token": ctx.unique[-20:].replace("-", "x"),
                                                            "usage_limit": 1}}}],
          who(MEMBERS | ADMIN, Refuse(W.FATAL_NOT_ADMIN)), variant="project_invite_tokens set", setup=fresh_project,
-         observe=lambda ctx: ctx.owner.db.query({"project_invite_tokens": [{"project_id": ctx.project_id, "token": None}]})
-         ["project_invite_tokens"],
-         effect=changed(lambda ctx, after: len(after) == 1, "one invite token"), checks=("db.userQuery:projects-write",)),
+         observe=invite_tokens, effect=changed(lambda ctx, after: len(after) == 1, "one invite token"),
+         checks=("db.userQuery:projects-write",)),
+    Rule("db.userQuery", lambda ctx: [{"query": {"projects": {"project_id": ctx.project_id, "manage_users_owner_only": True}}}],
+         who(frozenset({"owner"}), Refuse(W.FATAL_NOT_ADMIN), collaborator=Refuse(W.OWNER_ONLY_SETTING),
+             site_admin=Refuse(W.OWNER_ONLY_SETTING)),
+         variant="projects set manage_users_owner_only", setup=fresh_project,
+         observe=lambda ctx: ctx.project_field("manage_users_owner_only"),
+         effect=changed(lambda ctx, after: after is True, "owner-only management on"), checks=("db.userQuery:owner-only-setting",)),
+    Rule("db.userQuery", lambda ctx: [{"query": {"project_invite_tokens": {"project_id": ctx.project_id, "token": uuid.uuid4().hex}}}],
+         who(frozenset({"owner"}) | ADMIN, Refuse(W.FATAL_NOT_ADMIN),
+             collaborator=NoEffect("where only owners manage collaborators, only owners make invite tokens (CoCalc's UI)")),
+         variant="project_invite_tokens set, owner-only project", setup=owner_only_project, observe=invite_tokens,
+         effect=changed(lambda ctx, after: len(after) == 1, "one invite token"), checks=("db.userQuery:invite-tokens-owner-only",)),
     Rule("db.userQuery", lambda ctx: [{"query": {"public_paths": {"project_id": ctx.project_id, "path": ctx.unique, "description": "x"}}}],
          who(frozenset(), Refuse(W.FATAL_NOT_ADMIN), owner=NotApplicable("would publish a path; not cleaned"),
              collaborator=NotApplicable("would publish a path; not cleaned"), site_admin=NotApplicable("would publish a path; not cleaned")),
@@ -444,10 +639,26 @@ HUB_RULES: Tuple[Rule, ...] = (
              site_admin=NotApplicable("reads as itself; sudo is the admin's door")),
          variant="accounts get of the owner", leaks=lambda ctx, answer: ctx.world.emails["owner"] in repr(answer),
          checks=("db.userQuery:accounts-own",)),
+    Rule("db.userQuery", lambda ctx: [{"query": {"organizations": {"organization_id": ctx.target["organization_id"], "title": None,
+                                                                   "description": None, "email_address": None}}}],
+         who(frozenset(), NoEffect("an organization is read by its admins only (org.get)"),
+             site_admin=NotApplicable("reads organizations with org.get; CoCalc's user query fails for everyone")),
+         variant="organizations get", setup=lambda ctx: fresh_org(ctx, title=f"authz title {ctx.unique}"),
+         leaks=shows_saved, checks=("db.userQuery:organizations-get",)),
+    Rule("db.userQuery", lambda ctx: [{"query": {"organizations": {"organization_id": ctx.target["organization_id"],
+                                                                   "title": ctx.unique}}}],
+         who(frozenset(), Refuse(W.NOT_ORG_MEMBER),
+             site_admin=NotApplicable("changes organizations with org.set; CoCalc's user query asks everyone for membership")),
+         variant="organizations set title", setup=fresh_org,
+         observe=lambda ctx: ctx.admin.org.get(ctx.target["org"]).get("title"), checks=("db.userQuery:organizations-member",)),
     Rule("db.touch", first(project_id=P), who(MEMBERS, Refuse(W.NOT_COLLABORATOR)), setup=fresh_project, observe=own_last_active,
          checks=("db.touch:collaborator",)),
     Rule("db.fileUseTimes", first(project_id=P, path="a.txt"), who(MEMBERS, Refuse(W.NO_READ_ACCESS)),
          effect=answered(lambda a: isinstance(a, dict), "the times"), checks=("db.fileUseTimes:read-access",)),
+    Rule("db.fileUseTimes", first(project_id=P, path="a.txt", target_account_id=account_of("owner")),
+         who(MEMBERS, Refuse(W.NO_READ_ACCESS)), variant="target_account_id of the owner",
+         effect=answered(lambda a: isinstance(a, dict) and isinstance(a.get("access_times"), list), "the owner's times"),
+         checks=("db.fileUseTimes:read-access",)),
     Rule("db.getLegacyTimeTravelInfo", first(project_id=P, path="a.txt"),
          who(MEMBERS, NotApplicable("CoCalc checks membership only once an archived history exists, and the API cannot "
                                     "make one; without it CoCalc answers {'uuid': ''} to anyone, revealing nothing")),
@@ -461,6 +672,16 @@ HUB_RULES: Tuple[Rule, ...] = (
          effect=answered(lambda a: isinstance(a, list), "a list of kernels"), checks=("jupyter.kernels:collaborator",)),
     Rule("jupyter.execute", lambda ctx: [{"project_id": ctx.project_id, "input": f"1+1  # {ctx.unique}", "kernel": "python3"}],
          who(MEMBERS, Refuse(W.JUPYTER_NOT_COLLABORATOR)), slow=True, checks=("jupyter.execute:collaborator",)),
+    Rule("jupyter.execute", first(hash=lambda ctx: ctx.target["hash"]),
+         who(MEMBERS, NoEffect("a saved output is for the members of the project it ran in"),
+             site_admin=NotApplicable("site admins read every saved output anyway (crm_jupyter_api_cache)")),
+         variant="hash of a saved output", setup=saved_output, leaks=shows_saved, effect=saved_answer,
+         checks=("jupyter.execute:cache-collaborator",)),
+    Rule("jupyter.execute", lambda ctx: [{"project_id": ctx.world.project_id, "input": ctx.target["input"], "kernel": KERNEL}],
+         who(MEMBERS, Refuse(W.JUPYTER_NOT_COLLABORATOR),
+             site_admin=NotApplicable("site admins read every saved output anyway (crm_jupyter_api_cache)")),
+         variant="input of a saved output", setup=saved_output, effect=saved_answer,
+         checks=("jupyter.execute:cache-collaborator",)),
     Rule("sync.history", first(project_id=P, path="a.txt"), who(MEMBERS, Refuse(W.NOT_SOURCE_COLLABORATOR)),
          effect=answered(lambda a: isinstance(a, dict) and "patches" in a, "{'patches', 'info'}"),
          checks=("sync.history:collaborator",)),

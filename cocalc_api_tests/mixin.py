@@ -25,7 +25,9 @@ class TrackedResourcesMixin:
     """Mix into a ``unittest.TestCase`` to create server resources that are cleaned up.
 
     The resources are made through the process-wide session
-    (:func:`cocalc_api_tests.get_session`) and tracked there.
+    (:func:`cocalc_api_tests.get_session`) and tracked there.  With a project-scoped key,
+    which CoCalc's hub refuses, each ``create_tracked_*`` skips the test instead
+    (:class:`~cocalc_api_tests.session.AccountKeyNeeded`).
     """
 
     @property

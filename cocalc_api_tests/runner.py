@@ -11,7 +11,9 @@ interleave; the verdicts and the final summary are those of a serial run::
 Module fixtures run once per module: every ``setUpModule`` in the main thread
 before the first class starts (so the background work they start overlaps all
 tests), each ``tearDownModule`` after its module's last class; module cleanups
-at the very end.  Class fixtures run with their class.
+at the very end.  Class fixtures run with their class.  Classes run in the order
+they come, except that those with a true ``run_late`` attribute (classes that
+mostly wait for such background work) start after all the others.
 
 ``parallel`` is a ceiling, not a quota: when the server shows strain (a call timed
 out or took longer than the slow-call threshold, :func:`strain_of` the run's call
@@ -159,7 +161,9 @@ class ParallelRunner:
             if self._set_up_module(module, [t for k in keys for t in groups[k]], total)
             for key in keys
         ]
-        pending = list(ready)
+        # Classes that mostly wait on the background work (``run_late``) start after the others, so that the
+        # waiting overlaps their tests instead of holding the slots (a stable sort: the order is kept otherwise).
+        pending = sorted(ready, key=lambda key: bool(getattr(groups[key][0], "run_late", False)))
         left: Dict[str, int] = {m: sum(1 for k in ready if k[0] == m) for m in modules}
         lock = threading.Condition()
         running = [0]

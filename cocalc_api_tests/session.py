@@ -1,7 +1,8 @@
 """The one session a test process shares: hub client, custody of what the run creates, shared project.
 
-A little over 400 lines: the session object, its start-up checks (the key, the site-admin
-decision) and the process-wide ``get_session``, which belong together.
+About 450 lines: the session object, its start-up checks (the key, the site-admin
+decision, what a project-scoped key cannot do) and the process-wide ``get_session``, which
+belong together.
 
 Each test module calls :func:`get_session` from ``setUpModule``; the first call
 builds the session — checking the configuration, the cleanup database and the
@@ -24,6 +25,7 @@ import signal
 import sys
 import threading
 import time
+import unittest
 import uuid
 from typing import Any, Callable, Dict, List, Optional, Sequence, Union
 
@@ -38,7 +40,7 @@ from .custody import Custody
 from .errors import AdminSignalsDisagree, CoCalcAPIError, CoCalcConnectionError, CoCalcError, KeyRefused
 from .poll import poll
 from .text import redact
-from .wordings import NOT_SITE_ADMIN
+from .wordings import BAD_KEY, NOT_SITE_ADMIN
 
 #: Seconds to wait for a server that is still starting before giving up.
 SERVER_WAIT = 30.0
@@ -66,6 +68,18 @@ def project_key_scope(hub: Hub, project_id: Optional[str]) -> Optional[dict]:
     finally:
         client.close()
     return scope if isinstance(scope, dict) and scope.get("project_id") == project_id else None
+
+
+#: Why a test does not run with a project-scoped key: the one reason of every such skip (``{project_id}``: the key's).
+PROJECT_KEY_REASON = (
+    "COCALC_API_KEY is scoped to project {project_id}, and CoCalc's hub (/api/conat/hub) refuses project-scoped "
+    "keys; this test needs an account's key (hub calls, or making projects, accounts, keys or messages): run with an "
+    "account's API key to run it"
+)
+
+
+class AccountKeyNeeded(unittest.SkipTest):
+    """The test needs an account's API key and the run has a project-scoped one: it skips (:data:`PROJECT_KEY_REASON`)."""
 
 
 #: ``project_id`` for :meth:`Session.client`: a project client that names no project (the key does).
@@ -97,6 +111,13 @@ def check_key(hub: Hub, config: Config, wait: Optional[float] = None) -> dict:
                 "CoCalc account (Account -> Settings -> API keys), or, for a project-scoped key, set "
                 "COCALC_PROJECT_ID to its project.",
                 err.message,
+            ) from None
+        if BAD_KEY not in err.message:  # a project key is refused for what it is, not for another reason
+            raise CoCalcAPIError(
+                f"The hub at {config.host} refused COCALC_API_KEY, a key of project {config.project_id}, with "
+                f"{err.message!r}, not with CoCalc's refusal of project-scoped keys ({BAD_KEY!r}); the run stops "
+                "rather than skip the tests that need an account's key on a guess.",
+                "system.test",
             ) from None
     if not isinstance(scope, dict) or not (scope.get("account_id") or scope.get("project_id")):
         shown = redact(repr(scope), config.api_key)  # a server that is not CoCalc may echo the key
@@ -182,14 +203,18 @@ class Session:
                 file=sys.stderr,
             )
         self.scope = check_key(self.hub, config)
-        if not self.scope.get("account_id"):
+        self.account_id: Optional[str] = self.scope.get("account_id")
+        self.key_project_id: Optional[str] = None if self.account_id else self.scope.get("project_id")
+        #: Why a test that needs an account's key skips (:data:`PROJECT_KEY_REASON`); ``None`` for an account's key.
+        self.account_key_needed: Optional[str] = None
+        if self.key_project_id:
+            self.account_key_needed = PROJECT_KEY_REASON.format(project_id=self.key_project_id)
             print(
-                f"cocalc-api-tests: WARNING: COCALC_API_KEY is scoped to project {self.scope['project_id']}; the hub "
-                "refuses such keys, so only the project tests can pass.",
+                f"cocalc-api-tests: WARNING: COCALC_API_KEY is scoped to project {self.key_project_id}; CoCalc's hub "
+                "refuses such keys, so only the tests on that project's endpoint run and every test that needs an "
+                "account's key skips, saying so.",
                 file=sys.stderr,
             )
-        self.account_id: Optional[str] = self.scope.get("account_id")
-        self.key_project_id: Optional[str] = self.scope.get("project_id")
         self.custody.protect(account_ids=[self.account_id], project_ids=[config.project_id])
         self._clients: List[Any] = []
         #: What the run left in a project it does not own (``COCALC_PROJECT_ID``), said at the end.
@@ -219,7 +244,13 @@ class Session:
 
             stranger = session.client(stranger_key)
             stranger.projects.start(project_id)      # refused, one hopes
+
+        The session's own key, when project-scoped, serves only its project named explicitly
+        (as :attr:`project` does): any other client of it is for what an account's key may
+        do, so asking for one raises :class:`AccountKeyNeeded`.
         """
+        if api_key == self.config.api_key and project_id != self.key_project_id:
+            self.require_account_key()
         made: Union[Hub, ScopedProject]
         if project_id is None:
             made = Hub(api_key, self.config.host, observer=self.calls.observe)  # type: ignore[arg-type]
@@ -228,6 +259,11 @@ class Session:
         with self._clients_lock:
             self._clients.append(made)
         return made
+
+    def require_account_key(self) -> None:
+        """Raise :class:`AccountKeyNeeded` (the test skips) unless the key is an account's."""
+        if self.account_key_needed:
+            raise AccountKeyNeeded(self.account_key_needed)
 
     @property
     def is_site_admin(self) -> bool:
@@ -272,22 +308,36 @@ class Session:
 
     def create_project(self, **kwargs: Any) -> str:
         """Create a project through the API and track it (*title* defaults to a unique name)."""
+        self.require_account_key()  # the hub refuses a project key: skip before anything is tracked
         kwargs.setdefault("title", self.unique_name("project"))
-        return self.custody.create("project", {"title": kwargs["title"]}, lambda: self.hub.projects.create_project(**kwargs))
+        title = kwargs["title"]
+        return self.custody.create("project", {"title": title}, lambda: self.hub.projects.create_project(**kwargs),
+                                   find=lambda: self.projects_titled(self.hub, title))
 
     def create_user(self, org_name: str, **kwargs: Any) -> str:
         """Create an account in organization *org_name* and track it."""
+        self.require_account_key()
         kwargs.setdefault("email", f"{self.unique_name('user')}@test.local")
+        email = kwargs["email"]
         return self.custody.create(
-            "account", {"email": kwargs["email"]}, lambda: self.hub.org.create_user(org_name, **kwargs), org=org_name
+            "account", {"email": email}, lambda: self.hub.org.create_user(org_name, **kwargs), org=org_name,
+            find=lambda: [u["account_id"] for u in self.hub.org.get_users(org_name) if u.get("email_address") == email],
         )
 
     def create_org(self, name: str) -> str:
         """Create an organization and track it."""
+        self.require_account_key()
+        # No read-back after a timeout: CoCalc's API never shows an organization's id but to its creator.
         return self.custody.create("organization", {"name": name}, lambda: self.hub.org.create(name))
+
+    @staticmethod
+    def projects_titled(hub: Hub, title: str) -> List[str]:
+        """The ids of the projects titled *title* that *hub*'s key collaborates on."""
+        return [p["project_id"] for p in hub.projects.get(fields=("project_id", "title"), all=True) if p.get("title") == title]
 
     def create_api_key(self, project_id: str, name: Optional[str] = None, expire: Optional[str] = None) -> Dict[str, Any]:
         """Create an API key scoped to *project_id* and track it; the created key's row (with ``secret``)."""
+        self.require_account_key()
         name = name or self.unique_name("key")
         created: Dict[str, Any] = {}
 
@@ -303,6 +353,7 @@ class Session:
 
     def create_license(self, **fields: Any) -> str:
         """Write a site license through ``db.userQuery`` (site admins only) and track it; its id."""
+        self.require_account_key()
         license_id = str(fields.setdefault("id", str(uuid.uuid4())))
         fields.setdefault("title", self.unique_name("license"))
         self.custody.track("license", license_id, title=fields["title"])  # the id is ours: tracked before the call
@@ -311,6 +362,7 @@ class Session:
 
     def send_message(self, subject: str, body: str, to_ids: Sequence[str], reply_id: Optional[int] = None) -> int:
         """Send a message and track it; its id."""
+        self.require_account_key()
         return self.custody.create(
             "message", {"subject": subject}, lambda: self.hub.messages.send(subject, body, list(to_ids), reply_id=reply_id)
         )

@@ -48,6 +48,23 @@ NOT_COLLABORATOR = "Error: user must be collaborator on project"
 NOT_SOURCE_COLLABORATOR = "Error: user must be collaborator on source project"
 #: ``copyPathBetweenProjects`` for the target.
 NOT_TARGET_COLLABORATOR = "Error: user must be collaborator on target project"
+#: ``copyPathBetweenProjects`` with a path that leaves the source / the target project's home
+#: (server/projects/control/util.ts).
+SOURCE_OUTSIDE_HOME = "Error: source path must be contained in project home dir"
+TARGET_OUTSIDE_HOME = "Error: target path must be contained in target project home dir"
+#: ``addCollaborator`` with an invite token past its expiry (server/projects/collab.ts).
+TOKEN_EXPIRED = "Error: Project invite token is not valid - the token already expired"
+
+
+def token_used_up(limit: int) -> str:
+    """``addCollaborator`` with an invite token used *limit* times already.
+
+    >>> token_used_up(1)
+    'Error: Project invite token is not valid - the token can only be used 1 times'
+    """
+    return f"Error: Project invite token is not valid - the token can only be used {limit} times"
+
+
 #: ``removeCollaborator``/``inviteCollaborator`` by someone outside the project.
 NOT_A_COLLABORATOR = "Error: user must be a collaborator"
 #: ``deleteProject`` by a stranger.
@@ -58,6 +75,9 @@ NO_READ_ACCESS = "Error: user does not have read access to the given project"
 LEGACY_NOT_COLLABORATOR = "Error: must be collaborator on project"
 #: ``manageApiKeys`` with a project the caller is not in.
 API_KEYS_NOT_COLLABORATOR = "Error: user must be collaborator on project to manage project_id api keys"
+#: ``add``/``remove``/``inviteCollaborator`` by a non-owner where ``manage_users_owner_only`` is on
+#: (server/projects/ownership-checks.ts).
+OWNERS_ONLY_MANAGE = "OwnershipError: Only owners can manage collaborators when this setting is enabled"
 #: ``changeUserType``: the caller is not in the project / not an owner / the target is not in it.
 NOT_A_MEMBER = "OwnershipError: Not a project member"
 ONLY_OWNERS_CHANGE_TYPES = "OwnershipError: Only project owners can change user types"
@@ -93,6 +113,10 @@ FATAL_NOT_ADMIN = "FATAL: user must be an admin"
 #: A project the caller is not in, through ``db.userQuery``.
 FATAL_NO_PROJECT_READ = "FATAL: you do not have read access to this project"
 
+#: ``projects.manage_users_owner_only`` set by anyone but an owner, site admins included (util/db-schema/projects.ts).
+OWNER_ONLY_SETTING = "Error: Only project owners can change collaborator management settings"
+#: An ``organizations`` write by anyone outside the row's ``users`` map (util/db-schema/organizations.ts).
+NOT_ORG_MEMBER = "account must be a member of the organization"
 
 def fatal_cannot_change(table: str, field: str) -> str:
     """A user query that sets a field nobody may set."""

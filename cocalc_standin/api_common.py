@@ -70,6 +70,15 @@ JS_SPACE = ("\t\n\v\f\r \u00a0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u
             "\u2028\u2029\u202f\u205f\u3000\ufeff")
 
 
+def js_truthy(value: Any) -> bool:
+    """JavaScript's truthiness of a decoded JSON value."""
+    if value is None or value is False:
+        return False
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return value == value and value != 0
+    return value != "" if isinstance(value, str) else True
+
+
 def js_str(value: Any) -> str:
     """How a JavaScript template literal prints *value*."""
     if value is None:

@@ -24,8 +24,8 @@ from typing import Any, Dict, List, Optional
 
 from . import checks
 from .api_common import (
-    JsError, PlainError, db_is_admin, in_project_group, is_collaborator, is_valid_uuid, js_str, opts_of, type_error,
-    user_groups,
+    JsError, PlainError, db_is_admin, in_project_group, is_collaborator, is_valid_uuid, js_str, opts_of, project_group,
+    type_error, user_groups,
 )
 from .cached import always, read
 from .query_tables import HANDLERS, missing_handler
@@ -64,7 +64,7 @@ _PROJECT_SET = ("project_id", "title", "name", "description", "deleted", "invite
                 "manage_users_owner_only", "action_request", "compute_image", "site_license", "env", "sandbox",
                 "avatar_image_tiny", "avatar_image_full", "color")
 #: Writable fields whose CoCalc hooks (name rules, ownership rules, project actions) the stand-in lacks.
-_UNSUPPORTED_SET = {"name", "manage_users_owner_only", "action_request", "auto_balance"}
+_UNSUPPORTED_SET = {"name", "action_request", "auto_balance"}
 _JSON_COLUMNS = {
     "accounts": {"email_address_verified", "email_address_challenge", "email_address_problem", "passports",
                  "editor_settings", "other_settings", "terminal", "stripe_customer", "coupon_history", "profile",
@@ -369,11 +369,18 @@ def set_query(app: Any, account_id: str, table: str, body: Dict[str, Any], proje
             raise PlainError(f"FATAL: must specify {table}.project_id")
         if "users" in changes:
             changes["users"] = _sanitize_project_users(app, changes["users"], account_id)
+        owner_only = changes.get("manage_users_owner_only")
+        if owner_only is not None and not isinstance(owner_only, bool):
+            raise PlainError("FATAL: error setting 'manage_users_owner_only' -- Error: manage_users_owner_only must be a boolean")
         if project_id is None:
             _require_write_access(app, account_id, row_id)
         else:  # acting for a project (CoCalc's _user_set_query_enforce_requirements): that project only
             checks.require(app, "db.userQuery:same-project", row_id == project_id,
                            PlainError("FATAL: can only query same project"))
+        if owner_only is not None:  # then the table's check_hook
+            checks.require(app, "db.userQuery:owner-only-setting",
+                           lambda: project_group(app.store, account_id, row_id) == "owner",
+                           PlainError("Error: Only project owners can change collaborator management settings"))
     for field in changes:
         if field in _UNSUPPORTED_SET:
             raise PlainError(f"the stand-in does not support setting {table}.{field} with a user query")

@@ -13,6 +13,10 @@ As in CoCalc (``server/jupyter/execute.ts``, ``server/jupyter/kernels.ts``):
   the output in ``jupyter_api_cache`` and logs the execution in
   ``jupyter_api_log``.  ``noCache`` skips the lookup and replaces the saved row;
   a ``hash`` alone only looks up the cache (``null`` when nothing is saved);
+* unlike CoCalc, which answers a saved output before its membership check (and
+  to a bare ``hash`` with none at all), a saved output is answered only to
+  members of the projects the log names for its hash (check
+  ``jupyter.execute:cache-collaborator``);
 * the hub waits 60 s for the project's answer, then answers a bare
   ``timeout`` (and saves nothing).
 """
@@ -25,7 +29,7 @@ import time
 from typing import Any, Dict, List, Optional, Tuple
 
 from . import checks
-from .api_common import JS_SPACE, JsError, PlainError, is_collaborator, js_str, opts_of, type_error
+from .api_common import JS_SPACE, JsError, PlainError, is_collaborator, js_str, js_truthy, opts_of, type_error
 from .profile import Call, serving
 from .store import iso, utcnow
 
@@ -83,15 +87,6 @@ def kernels(app: Any, args: List[Any]) -> List[Dict[str, Any]]:
 
 
 # ----------------------------------------------------------------------- the hash
-
-
-def _js_truthy(value: Any) -> bool:
-    """JavaScript's truthiness of a decoded JSON value."""
-    if value is None or value is False:
-        return False
-    if isinstance(value, (int, float)) and not isinstance(value, bool):
-        return value == value and value != 0
-    return value != "" if isinstance(value, str) else True
 
 
 def _js_json(value: Any) -> Any:
@@ -159,7 +154,7 @@ def _save(app: Any, opts: Dict[str, Any], digest: str, output: List[Any], create
     total_time_s = (utcnow() - created).total_seconds()
     expire = utcnow() + EXPIRE
     try:
-        if _js_truthy(opts.get("noCache")):
+        if js_truthy(opts.get("noCache")):
             app.store.query("DELETE FROM jupyter_api_cache WHERE hash=:h", h=digest)
         app.store.query(
             "INSERT INTO jupyter_api_log(created, account_id, project_id, path, analytics_cookie, tag, hash, "
@@ -222,12 +217,24 @@ def _run_in_project(app: Any, opts: Dict[str, Any]) -> List[Any]:
     return outcome["output"]
 
 
+def _saved_for(app: Any, account_id: Any, digest: Any) -> Optional[Dict[str, Any]]:
+    """The saved execution with hash *digest*, for a member of every project it was run in (``None``: none saved)."""
+    def allowed() -> bool:
+        rows = app.store.query("SELECT DISTINCT project_id::TEXT AS p FROM jupyter_api_log WHERE hash=:h "
+                               "AND project_id IS NOT NULL", h=_text(digest))
+        return all(account_id and is_collaborator(app.store, account_id, row["p"]) for row in rows)
+
+    checks.require(app, "jupyter.execute:cache-collaborator", allowed,
+                   JsError("permission denied -- user must be collaborator on project"))
+    return _cached(app, digest)
+
+
 def execute(app: Any, args: List[Any]) -> Any:
     """Answer from the cache, or run ``input`` after ``history`` on a fresh kernel; ``{"output", "created"}``."""
     opts = opts_of(args)
-    no_cache = _js_truthy(opts.get("noCache"))
+    no_cache = js_truthy(opts.get("noCache"))
     if opts.get("hash") is not None and not no_cache:
-        return _cached(app, opts["hash"])
+        return _saved_for(app, opts.get("account_id"), opts["hash"])
     if opts.get("input") is None:
         raise JsError("input or hash must not be null")
     if opts.get("kernel") is None:
@@ -236,7 +243,7 @@ def execute(app: Any, args: List[Any]) -> Any:
     created = now.replace(microsecond=now.microsecond // 1000 * 1000)  # a JavaScript Date
     digest = compute_hash(opts.get("history"), opts["input"], opts["kernel"], opts.get("project_id"), opts.get("path"))
     if not no_cache:
-        saved = _cached(app, digest)
+        saved = _saved_for(app, opts.get("account_id"), digest)
         if saved is not None:
             return saved
     _check(app, "execute", opts.get("account_id"), opts.get("project_id"))

@@ -6,11 +6,11 @@ from typing import Any, Dict, List, Optional
 
 from . import checks
 from .api_common import (
-    JsError, PlainError, in_project_group, is_admin, is_collaborator, is_valid_uuid, js_str, opts_of,
+    JsError, PlainError, in_project_group, is_admin, is_collaborator, is_valid_uuid, js_str, js_truthy, opts_of,
     project_group, type_error,
 )
 from .cached import always, read
-from .store import DatabaseFailure
+from .store import DatabaseFailure, utcnow
 
 DEFAULT_COMPUTE_IMAGE = "ubuntu2404"
 FIRST_PROJECT_TITLE = "My First Project"
@@ -193,45 +193,87 @@ def _as_list(value: Any) -> List[Any]:
     return value if isinstance(value, list) else [value]
 
 
+def _token_project(app: Any, token: Any) -> Dict[str, Any]:
+    """CoCalc's ``project_invite_token_project_id``: ``{"project_id"}`` of a usable token, else ``{"error"}``."""
+    row = app.store.one(
+        "SELECT expires, counter, usage_limit, project_id::TEXT AS project_id FROM project_invite_tokens "
+        "WHERE token=:t LIMIT 1", t=js_str(token))
+    if row is None:
+        return {"error": "no such token"}
+    if checks.enforced(app, "projects.addCollaborator:token-unexpired") and row["expires"] is not None \
+            and row["expires"] <= utcnow():
+        return {"error": "the token already expired"}
+    limit = row["usage_limit"]
+    if checks.enforced(app, "projects.addCollaborator:token-usage-limit") and limit is not None \
+            and (row["counter"] or 0) >= limit:
+        return {"error": f"the token can only be used {js_str(limit)} times"}
+    return {"project_id": row["project_id"]}
+
+
+def _verify_tokens(app: Any, account_id: Any, accounts: List[Any], projects: List[Any], tokens: List[Any]) -> None:
+    """Each token must be usable; the projects become the tokens' (whatever the caller named)."""
+    for i, token in enumerate(tokens):
+        if token is None:
+            raise JsError("If tokens are specified, they must all be non-null.")
+        found = _token_project(app, token)
+        if found.get("error") or not found.get("project_id"):
+            raise JsError(f"Project invite token is not valid - {js_str(found.get('error'))}")
+        if checks.enforced(app, "projects.addCollaborator:token-project") or not projects[i]:
+            projects[i] = found["project_id"]  # a broken check keeps a project the caller named
+    checks.require(app, "projects.addCollaborator:token-self", lambda: all(a == account_id for a in accounts),
+                   JsError("a project invite token adds only the account that presents it"))
+
+
 def addCollaborator(app: Any, args: List[Any]) -> Dict[str, Any]:
-    """Add accounts to projects the caller can write to; ``{"project_id": [...]}``."""
+    """Add accounts to projects the caller can write to, or that its invite tokens open; ``{"project_id"}``."""
     outer = opts_of(args)
     account_id = outer.get("account_id")
     opts = outer.get("opts")
     if not isinstance(opts, dict):
         raise type_error(f"Cannot read properties of {js_str(opts)} (reading 'project_id')")
-    if opts.get("token_id"):
-        raise JsError("Project invite token is not valid - no such token")
+    tokens = opts.get("token_id") if js_truthy(opts.get("token_id")) else None
     projects = _as_list(opts.get("project_id"))
+    single_token = tokens is not None and not isinstance(tokens, list)
+    if tokens is not None:  # one project per token, the token's (filled in by _verify_tokens)
+        tokens = _as_list(tokens)
+        named = projects if isinstance(opts.get("project_id"), list) else projects * len(tokens)
+        projects = [(named[i] or "") if i < len(named) else "" for i in range(len(tokens))]
     accounts = _as_list(opts.get("account_id"))
-    for project_id in projects:
-        if project_id:
-            ensure_can_manage_collaborators(app, "projects.addCollaborator:owner-only-mode", project_id, account_id)
+    if tokens is None:
+        for project_id in projects:
+            if project_id:
+                ensure_can_manage_collaborators(app, "projects.addCollaborator:owner-only-mode", project_id, account_id)
     try:
-        if checks.enforced(app, "projects.addCollaborator:write-access"):
+        if tokens is not None:
+            _verify_tokens(app, account_id, accounts, projects, tokens)
+        elif checks.enforced(app, "projects.addCollaborator:write-access"):
             for project_id in dict.fromkeys(projects):
                 if not in_project_group(app.store, account_id, project_id):
                     raise JsError(f"user {account_id} does not have write access to project {js_str(project_id)}")
     except JsError:
-        if len(accounts) == 1 and accounts[0] == account_id:
+        if len(accounts) == 1 and accounts[0] == account_id and tokens is None:
             _verify_course_access(app, account_id, projects[0])
         else:
             raise
     _verify_types(account_id, accounts, projects)
-    for project_id in dict.fromkeys(projects):
-        if project_id:
-            ensure_can_manage_collaborators(app, "projects.addCollaborator:owner-only-mode", project_id, account_id)
-    for project_id, target in zip(projects, accounts):
+    if tokens is None:
+        for project_id in dict.fromkeys(projects):
+            if project_id:
+                ensure_can_manage_collaborators(app, "projects.addCollaborator:owner-only-mode", project_id, account_id)
+    for i, (project_id, target) in enumerate(zip(projects, accounts)):
         if _is_on_project(app.store, target, project_id):
-            continue
+            continue  # already on it: a token is not used up
         app.store.query(
             "UPDATE projects SET users=COALESCE(users,'{}'::JSONB) || "
             "jsonb_build_object(:a::TEXT, jsonb_build_object('group','collaborator')) WHERE project_id=:p::UUID",
             a=target,
             p=project_id,
         )
+        if tokens is not None:
+            app.store.query("UPDATE project_invite_tokens SET counter=COALESCE(counter, 0)+1 WHERE token=:t",
+                            t=js_str(tokens[i]))
         log_project_event(app.store, project_id, account_id, {"event": "invite_user", "invitee_account_id": target})
-    return {"project_id": projects}
+    return {"project_id": projects[0] if single_token else projects}
 
 
 def _is_on_project(store: Any, account_id: Any, project_id: Any) -> bool:

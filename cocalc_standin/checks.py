@@ -67,6 +67,16 @@ CHECKS: Dict[str, str] = {
                                              "admin (server/projects/collab.ts, database user_is_in_project_group)",
     "projects.addCollaborator:course-collaborator": "adding oneself to a project one is not on needs a course whose "
                                                     "project one collaborates on (server/projects/collab.ts)",
+    "projects.addCollaborator:token-unexpired": "an invite token past its expiry adds nobody "
+                                                "(server/projects/collab.ts project_invite_token_project_id)",
+    "projects.addCollaborator:token-usage-limit": "an invite token used usage_limit times adds nobody "
+                                                  "(server/projects/collab.ts project_invite_token_project_id)",
+    "projects.addCollaborator:token-project": "an invite token adds to its own project only; a project_id in the "
+                                              "options is ignored (server/projects/collab.ts)",
+    "projects.addCollaborator:token-self": "an invite token adds only the account presenting it "
+                                           "(util/db-schema/project-invite-tokens.ts; CoCalc adds any account_id "
+                                           "given, and counts a token repeated in one call once: "
+                                           "server/projects/collab.ts)",
     "projects.removeCollaborator:collaborator": "only members of the project remove collaborators "
                                                 "(server/projects/collaborators.ts)",
     "projects.removeCollaborator:not-owner": f"an owner is never removed, only demoted first ({_MANAGE} ensureCanRemoveUser)",
@@ -89,6 +99,10 @@ CHECKS: Dict[str, str] = {
                                     "says owner) (server/projects/delete.ts)",
     "projects.deleteProject:no-skip": "a caller's skipPermissionCheck is ignored: the owner check always applies "
                                       "(CoCalc honours it from the API and skips every check: server/projects/delete.ts)",
+    "projects.copyPathBetweenProjects:source-in-home": "the source path stays inside the source project's home "
+                                                       "(server/projects/control/util.ts copyPath)",
+    "projects.copyPathBetweenProjects:target-in-home": "the target path stays inside the target project's home "
+                                                       "(server/projects/control/util.ts copyPath)",
     "sync.history:collaborator": "only members read a file's editing history (server/conat/api/sync.ts)",
     # ---------------------------------------------------------------------------- system
     "system.userSearch:signed-in": "searching needs a signed-in account (server/conat/api/system.ts)",
@@ -128,6 +142,17 @@ CHECKS: Dict[str, str] = {
                                 "(util/db-schema/site-licenses.ts, database/postgres-user-queries.coffee)",
     "db.userQuery:messages-mine": "messages are read by their recipients only (util/db-schema/messages.ts)",
     "db.userQuery:messages-recipient": "only a recipient flags a message (util/db-schema/messages.ts instead_of_change)",
+    "db.userQuery:owner-only-setting": "only owners set projects.manage_users_owner_only (util/db-schema/projects.ts "
+                                       "check_hook)",
+    "db.userQuery:invite-tokens-owner-only": "with manage_users_owner_only only owners and site admins write the "
+                                             "project's invite tokens, as CoCalc's UI offers them to owners only "
+                                             "(frontend/collaborators/add-collaborators.tsx; CoCalc's table lets "
+                                             "any member write them: util/db-schema/project-invite-tokens.ts)",
+    "db.userQuery:organizations-member": "an organizations row is written only by a member of it (its users map; "
+                                         "util/db-schema/organizations.ts check_hook, database accountIsInOrganization)",
+    "db.userQuery:organizations-get": "organizations rows are not read through a user query: CoCalc's get fails for "
+                                      "everyone, its pg_where naming a parameter it never fills "
+                                      "(util/db-schema/organizations.ts, postgres-user-queries.coffee)",
     "db.touch:signed-in": "db.touch needs a signed-in account (server/conat/api/db.ts)",
     "db.touch:collaborator": "touching a project needs membership (server/conat/api/db.ts)",
     "db.fileUseTimes:read-access": "file use times of a project are for its members (server/conat/api/file-use-times.ts)",
@@ -160,6 +185,9 @@ CHECKS: Dict[str, str] = {
     "jupyter.kernels:collaborator": "a project's kernel list is for its members (server/jupyter/kernels.ts)",
     "jupyter.execute:signed-in": "running code in a project needs a signed-in account (server/jupyter/execute.ts)",
     "jupyter.execute:collaborator": "running code in a project is for its members (server/jupyter/execute.ts)",
+    "jupyter.execute:cache-collaborator": "a saved output is answered only to members of the projects it was run in "
+                                          "(CoCalc answers it before its membership check, and to a bare hash with "
+                                          "no check at all: server/jupyter/execute.ts)",
     "messages.send:signed-in": "sending a message needs a signed-in account (server/conat/api/messages.ts)",
     "messages.send:sender": "a message is always from the caller; a from_id in the options is ignored "
                             "(server/conat/api/messages.ts)",

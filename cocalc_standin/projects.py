@@ -26,6 +26,7 @@ import time
 import uuid
 from typing import Any, Dict, List, Optional
 
+from . import checks
 from .api_common import JsError, is_valid_uuid
 from .profile import DEFAULT_PROFILE, PROFILES, Profile
 from .store import Store, iso, utcnow
@@ -400,11 +401,11 @@ class Projects:
             raise JsError(f"target_project_id={target_project_id} is invalid")
         source_home, target_home = self.home(project_id), self.home(target_project_id)
         source = os.path.abspath(os.path.join(source_home, path))
-        if not source.startswith(source_home):
-            raise JsError("source path must be contained in project home dir")
+        checks.require(self.store, "projects.copyPathBetweenProjects:source-in-home", source.startswith(source_home),
+                       JsError("source path must be contained in project home dir"))
         target = os.path.abspath(os.path.join(target_home, target_path))
-        if not target.startswith(target_home):
-            raise JsError("target path must be contained in target project home dir")
+        checks.require(self.store, "projects.copyPathBetweenProjects:target-in-home", target.startswith(target_home),
+                       JsError("target path must be contained in target project home dir"))
         if source == target:
             return
         if not os.path.lexists(source):

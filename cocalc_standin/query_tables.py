@@ -19,7 +19,12 @@ As in CoCalc's schema (``util/db-schema/site-licenses.ts``, ``messages.ts``):
 * ``listings``, ``syncstrings``, ``project_invite_tokens`` and ``public_paths``
   are read by the project's members (``public_paths``: by anybody, naming the
   project), ``project_invite_tokens`` and ``public_paths`` written by its members
-  (an upsert on the primary key); others get CoCalc's refusals.
+  (an upsert on the primary key); others get CoCalc's refusals.  Unlike CoCalc,
+  a project whose collaborators only owners manage gets invite tokens from its
+  owners (and site admins) only, as CoCalc's own UI has it;
+* ``organizations`` rows are written (title, description, profile) only by a
+  member of the row's ``users`` map, which CoCalc's organization calls never
+  fill, and never read: CoCalc's get query fails for everyone.
 """
 import datetime
 import json
@@ -27,7 +32,7 @@ import threading
 from typing import Any, Callable, Dict, List, Optional, Tuple
 
 from . import checks
-from .api_common import JsError, PlainError, is_valid_uuid, js_str
+from .api_common import JsError, PlainError, is_admin, is_valid_uuid, js_str, project_group
 from .store import DatabaseFailure
 
 LICENSE_FIELDS = ("id", "title", "description", "info", "expires", "activates", "created", "last_used", "managers",
@@ -301,7 +306,7 @@ PROJECT_TABLES: Dict[str, Dict[str, Any]] = {
         "get": {f: None for f in ("project_id", "token", "expires", "created", "usage_limit", "counter")},
         "where": "projects", "order": '"created" DESC', "limit": None,
         "set": ("project_id", "token", "expires", "created", "usage_limit"), "key": ("token",),
-        "times": ("expires", "created"),
+        "times": ("expires", "created"), "owners_only_when_restricted": True,
     },
     "public_paths": {
         "get": dict({f: None for f in ("id", "project_id", "path", "name", "url", "description", "image", "disabled",
@@ -392,6 +397,8 @@ def _project_table_set(table: str) -> Callable[..., None]:
             raise PlainError(f"FATAL: must specify {table}.project_id")
         if project_id is None:
             _require_write_access(app, account_id, target)
+            if spec.get("owners_only_when_restricted"):
+                _require_owner_when_restricted(app, account_id, target)
         else:  # acting for a project: that project only
             checks.require(app, "db.userQuery:same-project", target == project_id,
                            PlainError("FATAL: can only query same project"))
@@ -416,6 +423,18 @@ def _project_table_set(table: str) -> Callable[..., None]:
     return set_rows
 
 
+def _require_owner_when_restricted(app: Any, account_id: str, project_id: Any) -> None:
+    """With ``manage_users_owner_only``, only owners (and site admins) make a project's invite tokens."""
+    def allowed() -> bool:
+        row = app.store.one("SELECT manage_users_owner_only AS restricted FROM projects WHERE project_id=:p::UUID",
+                            p=project_id)
+        return not (row and row["restricted"]) or project_group(app.store, account_id, project_id) == "owner" \
+            or is_admin(app.store, account_id)
+
+    checks.require(app, "db.userQuery:invite-tokens-owner-only", allowed,
+                   PlainError("FATAL: only owners make invite tokens when only owners manage collaborators"))
+
+
 def set_listing(app: Any, account_id: str, body: Dict[str, Any], project_id: Any = None) -> None:
     """A listing's ``project_id`` is of type ``project_id``: only a project writes its listings."""
     if project_id is None:
@@ -428,6 +447,50 @@ def set_syncstring(app: Any, account_id: str, body: Dict[str, Any], project_id: 
     raise PlainError("the stand-in does not support set queries on table 'syncstrings'")
 
 
+# ----------------------------------------------------------------- organizations
+
+ORG_GET_FIELDS = ("organization_id", "email_address", "name", "title", "description", "profile", "created")
+ORG_SET_FIELDS = ("organization_id", "name", "title", "description", "profile")
+#: Longest text CoCalc's hook keeps of a field (it cuts the rest off).
+ORG_TEXT_LIMIT = 254
+
+
+def get_organizations(app: Any, account_id: str, body: Dict[str, Any], multi: bool, project_id: Any = None) -> Any:
+    """CoCalc's get fails for everyone: its pg_where compares organization_id with the parameter's own name."""
+    _check_fields(app, "organizations", body, ORG_GET_FIELDS)
+    if checks.enforced(app, "db.userQuery:organizations-get"):
+        raise PlainError('invalid input syntax for type uuid: "organization_id"')
+    params: Dict[str, Any] = {}
+    where = _equal_filters(body, ("profile",), params)
+    sql = f"SELECT {','.join(_quoted(f) for f in body)} FROM organizations"
+    rows = app.store.query(sql + (" WHERE " + " AND ".join(where) if where else "") + " LIMIT 1000", **params)
+    return _rows_answer(rows, multi)
+
+
+def set_organization(app: Any, account_id: str, body: Dict[str, Any], project_id: Any = None) -> None:
+    """Title, description and profile of an organization, written by a member of its ``users`` map only."""
+    for field in body:
+        checks.require(app, "db.userQuery:set-fields", field in ORG_SET_FIELDS,
+                       PlainError(f"FATAL: changing organizations.{field} not allowed"))
+    org_id = body.get("organization_id")
+    if not is_valid_uuid(org_id):
+        raise PlainError("FATAL: query must specify (primary) key 'organization_id'")
+    checks.require(app, "db.userQuery:organizations-member", lambda: app.store.one(
+        "SELECT 1 AS one FROM organizations WHERE organization_id=:o::UUID AND users ? :a::TEXT", o=org_id, a=account_id),
+        PlainError("account must be a member of the organization"))
+    if body.get("name") is not None:
+        raise PlainError("the stand-in does not support setting organizations.name with a user query")
+    values = {k: (v[:ORG_TEXT_LIMIT] if isinstance(v, str) else v) for k, v in body.items()
+              if v is not None and k != "organization_id"}
+    if not values:
+        return
+    from .api_system import callback_query
+
+    sets = ", ".join(f"{_quoted(f)}=CAST(:{f} AS JSONB)" if f == "profile" else f"{_quoted(f)}=:{f}" for f in values)
+    params = {f: json.dumps(v) if f == "profile" else v for f, v in values.items()}
+    callback_query(app.store, f"UPDATE organizations SET {sets} WHERE organization_id=:o::UUID", o=org_id, **params)
+
+
 #: ``table -> (get, set)``; a missing function means CoCalc has no such query for the table.
 HANDLERS: Dict[str, Tuple[Optional[Callable[..., Any]], Optional[Callable[..., None]]]] = {
     "site_licenses": (get_site_licenses, set_site_license),
@@ -438,6 +501,7 @@ HANDLERS: Dict[str, Tuple[Optional[Callable[..., Any]], Optional[Callable[..., N
     "syncstrings": (_project_table_get("syncstrings"), set_syncstring),
     "project_invite_tokens": (_project_table_get("project_invite_tokens"), _project_table_set("project_invite_tokens")),
     "public_paths": (_project_table_get("public_paths"), _project_table_set("public_paths")),
+    "organizations": (get_organizations, set_organization),
 }
 
 

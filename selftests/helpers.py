@@ -25,6 +25,7 @@ import contextlib
 import importlib.util
 import io
 import json
+import re
 import secrets
 import shutil
 import socket
@@ -379,6 +380,24 @@ def new_project(env: Any) -> str:
     return project_id
 
 
+def user_project(env: Any, scoped_key: bool = False) -> Tuple[str, str]:
+    """A new plain account of *env* and a project it made through the API: ``(key, project_id)``.
+
+    *key* is the account's own key, or (*scoped_key*) a key it made for the project
+    (``system.manageApiKeys``), as a user does for a project-scoped key.
+    """
+    _, key = env.mint_key(admin=False)
+    hub = Hub(key, env.environ["COCALC_HOST"])
+    try:
+        project_id = hub.projects.create_project(title=unique("user-project"))
+        if scoped_key:
+            [made] = hub.system.manage_api_keys("create", project_id=project_id, name=unique("scoped"))
+            key = made["secret"]
+    finally:
+        hub.close()
+    return key, project_id
+
+
 def error_of(call: Callable[[], Any]) -> str:
     """The server's error text for *call* (which must fail)."""
     try:
@@ -391,6 +410,55 @@ def error_of(call: Callable[[], Any]) -> str:
 def unique(prefix: str) -> str:
     """*prefix* and a random part: a name no other test uses."""
     return f"{prefix}-{uuid.uuid4().hex[:10]}"
+
+
+# ----------------------------------------------------------- a verbose run's outcomes
+
+#: How a verbose run (``-v``) names a test: name and class (Python 3.11 adds the test's name).
+_NAMED = r"(test_\w+) \(([\w.]+?)(?:\.test_\w+)?\)"
+#: A skip's reason, quoted as ``repr`` quotes it.
+_REASON = r"skipped (?:'([^\n]*)'|\"([^\n]*)\")"
+#: A test's line: its name, an optional docstring line, its outcome (empty when its subtests' lines follow).
+_TEST_LINE = re.compile(
+    rf"^{_NAMED}(?:\n(?! )[^\n]*?)? \.\.\. (ok|FAIL|ERROR|expected failure|unexpected success|{_REASON}|)$", re.M
+)
+#: A subtest's line (indented): its test, its parameters, its outcome.
+_SUBTEST_LINE = re.compile(rf"^  {_NAMED} .*? \.\.\. (ok|FAIL|ERROR|{_REASON})$", re.M)
+#: A class whose set-up skipped it: the class and the reason.
+_CLASS_SKIP = re.compile(rf"^setUpClass \(([\w.]+)\) \.\.\. {_REASON}$", re.M)
+
+
+def outcomes(err: str) -> Dict[str, str]:
+    """What became of each test of a verbose run, by test id: ``ok``, ``FAIL``, ``ERROR``, ``skipped: <reason>``...
+
+    A test whose subtests' lines follow its own is ``FAIL`` or ``ERROR`` if one of them is,
+    else ``ok``; a class whose ``setUpClass`` skipped it counts once for each of its tests.
+    """
+    failed_subtests: Dict[str, str] = {}
+    for name, cls, outcome, _, _ in _SUBTEST_LINE.findall(err):
+        if outcome in ("FAIL", "ERROR"):
+            failed_subtests.setdefault(f"{cls}.{name}", outcome)
+    found: Dict[str, str] = {}
+    for name, cls, outcome, quoted, double in _TEST_LINE.findall(err):
+        test = f"{cls}.{name}"
+        if outcome.startswith("skipped"):
+            found[test] = f"skipped: {quoted or double}"
+        else:
+            found[test] = outcome or failed_subtests.get(test, "ok")
+    for cls, quoted, double in _CLASS_SKIP.findall(err):
+        for case in flatten(unittest.defaultTestLoader.loadTestsFromName(cls)):
+            found[case.id()] = f"skipped: {quoted or double}"
+    return found
+
+
+def subtest_skips(err: str) -> List[str]:
+    """The reasons of the skipped subtests of a verbose run."""
+    return [quoted or double for _, _, outcome, quoted, double in _SUBTEST_LINE.findall(err) if outcome.startswith("skipped")]
+
+
+def flatten(suite: Any) -> List[unittest.TestCase]:
+    """The tests of a (nested) suite."""
+    return [t for item in suite for t in (flatten(item) if isinstance(item, unittest.TestSuite) else [item])]
 
 
 # ---------------------------------------------------------------------- small things

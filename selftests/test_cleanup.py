@@ -459,7 +459,8 @@ def without_members(row_json: str, account_ids: Set[str], license_ids: Set[str])
 
 class StopServer(RecordingServer):
     """Answers ``projects.stop`` on ``/api/conat/hub``: records each call, and per project
-    answers ``null``, an error (*failing*), or only after *slow* seconds."""
+    answers ``null``, an error (*failing*), or only after *slow* seconds — unless the body's
+    ``timeout`` (ms) is shorter: then, as CoCalc's bridge does, a timeout answer at that time."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -501,6 +502,10 @@ class StopServer(RecordingServer):
             deadline = time.monotonic() + 2.0
             while gather and self.most_in_flight < gather and time.monotonic() < deadline:
                 time.sleep(0.01)
+            wait = body.get("timeout")
+            if isinstance(wait, (int, float)) and slow > wait / 1000:
+                time.sleep(wait / 1000)
+                return {"error": f"timeout - callHub: subject='hub.account.x.api', name='{body.get('name')}', code='408' "}
             time.sleep(slow)
             if body.get("name") != "projects.stop":
                 return {"error": f"unexpected call {body.get('name')}"}

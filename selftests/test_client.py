@@ -14,6 +14,7 @@ from typing import Any, Callable, Dict, List, Optional, Tuple
 from cocalc_api_tests.client import JUPYTER_TIMEOUT, Hub, Project, Projects, remote_calls
 from cocalc_api_tests.errors import CoCalcAPIError, CoCalcConnectionError, CoCalcError
 from cocalc_api_tests import hub_api
+from cocalc_api_tests.hub_api import CREATE_TIMEOUT_MS
 from cocalc_api_tests.project_api import ProjectSystem
 
 from helpers import (
@@ -86,12 +87,12 @@ HUB_CASES: List[Tuple[str, Callable[[Hub], Any], List[Any], Optional[int]]] = [
     ("system.getNames", lambda h: h.system.get_names((ACCOUNT_ID, OTHER_ACCOUNT_ID)), [[ACCOUNT_ID, OTHER_ACCOUNT_ID]], None),
     ("system.userSearch", lambda h: h.system.user_search("alice", limit=5), [{"query": "alice", "limit": 5}], None),
     ("system.userSearch", lambda h: h.system.user_search("bob@example.org"), [{"query": "bob@example.org"}], None),
-    ("projects.createProject", lambda h: h.projects.create_project(), [{}], None),
+    ("projects.createProject", lambda h: h.projects.create_project(), [{}], CREATE_TIMEOUT_MS),
     (
         "projects.createProject",
         lambda h: h.projects.create_project(title="T", description="D", license="L", start=False),
         [{"title": "T", "description": "D", "license": "L", "start": False}],
-        None,
+        CREATE_TIMEOUT_MS,
     ),
     (
         "projects.copyPathBetweenProjects",
@@ -178,20 +179,20 @@ HUB_CASES: List[Tuple[str, Callable[[Hub], Any], List[Any], Optional[int]]] = [
         "system.manageApiKeys",
         lambda h: h.system.manage_api_keys("create", project_id=PROJECT_ID, name="k", expire="2030-01-01T00:00:00.000Z"),
         [{"action": "create", "project_id": PROJECT_ID, "name": "k", "expire": "2030-01-01T00:00:00.000Z"}],
-        None,
+        CREATE_TIMEOUT_MS,
     ),
     ("system.manageApiKeys", lambda h: h.system.manage_api_keys("get", id=5), [{"action": "get", "id": 5}], None),
     (
         "system.generateUserAuthToken",
         lambda h: h.system.generate_user_auth_token(ACCOUNT_ID),
         [{"user_account_id": ACCOUNT_ID}],
-        None,
+        CREATE_TIMEOUT_MS,
     ),
     (
         "system.generateUserAuthToken",
         lambda h: h.system.generate_user_auth_token(ACCOUNT_ID, password="pw"),
         [{"user_account_id": ACCOUNT_ID, "password": "pw"}],
-        None,
+        CREATE_TIMEOUT_MS,
     ),
     ("system.revokeUserAuthToken", lambda h: h.system.revoke_user_auth_token("tok123"), ["tok123"], None),
     (
@@ -242,7 +243,7 @@ HUB_CASES: List[Tuple[str, Callable[[Hub], Any], List[Any], Optional[int]]] = [
     ("purchases.getBalance", lambda h: h.purchases.get_balance(), [], None),
     ("purchases.getMinBalance", lambda h: h.purchases.get_min_balance(), [], None),
     ("org.getAll", lambda h: h.org.get_all(), [{}], None),
-    ("org.create", lambda h: h.org.create("acme"), [{"name": "acme"}], None),
+    ("org.create", lambda h: h.org.create("acme"), [{"name": "acme"}], CREATE_TIMEOUT_MS),
     ("org.get", lambda h: h.org.get("acme"), [{"name": "acme"}], None),
     ("org.set", lambda h: h.org.set("acme"), [{"name": "acme"}], None),
     (
@@ -253,14 +254,14 @@ HUB_CASES: List[Tuple[str, Callable[[Hub], Any], List[Any], Optional[int]]] = [
     ),
     ("org.addAdmin", lambda h: h.org.add_admin("acme", ACCOUNT_ID), [{"name": "acme", "user": ACCOUNT_ID}], None),
     ("org.addUser", lambda h: h.org.add_user("acme", "u@example.org"), [{"name": "acme", "user": "u@example.org"}], None),
-    ("org.createUser", lambda h: h.org.create_user("acme", "n@example.org"), [{"name": "acme", "email": "n@example.org"}], None),
+    ("org.createUser", lambda h: h.org.create_user("acme", "n@example.org"), [{"name": "acme", "email": "n@example.org"}], CREATE_TIMEOUT_MS),
     (
         "org.createUser",
         lambda h: h.org.create_user("acme", "n@example.org", firstName="F", lastName="L", password="pw"),
         [{"name": "acme", "email": "n@example.org", "firstName": "F", "lastName": "L", "password": "pw"}],
-        None,
+        CREATE_TIMEOUT_MS,
     ),
-    ("org.createToken", lambda h: h.org.create_token(ACCOUNT_ID), [{"user": ACCOUNT_ID}], None),
+    ("org.createToken", lambda h: h.org.create_token(ACCOUNT_ID), [{"user": ACCOUNT_ID}], CREATE_TIMEOUT_MS),
     ("org.expireToken", lambda h: h.org.expire_token("tok123"), [{"token": "tok123"}], None),
     ("org.getUsers", lambda h: h.org.get_users("acme"), [{"name": "acme"}], None),
     ("org.removeUser", lambda h: h.org.remove_user("acme", ACCOUNT_ID), [{"name": "acme", "user": ACCOUNT_ID}], None),

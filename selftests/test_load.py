@@ -209,6 +209,22 @@ class TestRunnerUnderStrain(unittest.TestCase):
         self.assertIn("down to 1 while the server was slow", runner.stream.getvalue())
 
 
+class TestRunLate(unittest.TestCase):
+    """Classes marked ``run_late`` start after every other class, whatever the order they come in."""
+
+    def test_late_classes_start_last(self) -> None:
+        started: List[str] = []
+
+        def body(test: unittest.TestCase) -> None:
+            started.append(type(test).__name__)
+
+        classes = [type(f"Case{n}", (unittest.TestCase,), {"test_it": body, "run_late": n % 2 == 0}) for n in range(6)]
+        suite = unittest.TestSuite(unittest.defaultTestLoader.loadTestsFromTestCase(c) for c in classes)
+        result = ParallelRunner(parallel=1, stream=io.StringIO()).run(suite)
+        self.assertTrue(result.wasSuccessful())
+        self.assertEqual(started, ["Case1", "Case3", "Case5", "Case0", "Case2", "Case4"])
+
+
 class TestThreeRunsAtOnce(StandinTestCase):
     def test_three_runs_against_one_real_profile_standin_pass_and_leave_nothing(self) -> None:
         before = snapshot(self.env.store)

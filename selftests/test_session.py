@@ -16,7 +16,8 @@ from cocalc_api_tests import session as session_module
 from cocalc_api_tests.errors import CoCalcAPIError, KeyRefused
 from cocalc_api_tests.session import NAME_LIMIT, Session, check_key, get_session
 
-from helpers import ACCOUNT_ID, API_KEY, MUST_SIGN_IN, FakeServerCase, assert_one_paragraph, closed_port, json_reply
+from cocalc_api_tests import custody as custody_module
+from helpers import ACCOUNT_ID, API_KEY, MUST_SIGN_IN, PROJECT_ID, FakeServerCase, assert_one_paragraph, closed_port, json_reply
 from suite_runner import FIXTURES, PY, ROOT, clean_environ, run
 
 
@@ -46,6 +47,43 @@ class CheckKeyTest(FakeServerCase):
         with contextlib.redirect_stderr(io.StringIO()), self.assertRaises(CoCalcAPIError):
             Session(self.config())
         self.assertEqual(os.listdir(self.ledgers), [])
+
+
+class TimedOutCreationTest(FakeServerCase):
+    """A creation the hub answers with a timeout goes on: its row is read back by its unique key, and tracked."""
+
+    TIMED_OUT = "timeout - callHub: subject='hub.account.x.api', name='projects.createProject', code='408' "
+
+    def setUp(self) -> None:
+        super().setUp()
+        self.reply("system.test", json_reply({"account_id": ACCOUNT_ID}))
+        self.reply("projects.createProject", json_reply({"error": self.TIMED_OUT}))
+
+    def rows_after(self, reads: int) -> None:
+        """``db.userQuery`` of projects shows the new project from the *reads*-th read on."""
+        seen = []
+
+        def answer(request: object) -> object:
+            seen.append(request)
+            rows = [{"project_id": PROJECT_ID, "title": "made-under-load"}] if len(seen) >= reads else []
+            return json_reply({"projects_all": rows})
+
+        self.reply("db.userQuery", answer)
+
+    def test_the_new_row_is_read_back_and_tracked(self) -> None:
+        self.rows_after(3)
+        built = self.built_session()
+        self.assertEqual(built.create_project(title="made-under-load"), PROJECT_ID)
+        self.assertIn(PROJECT_ID, built.custody.tracker.ids("project"))
+        self.assertEqual(self.count("projects.createProject"), 1, "a timed-out creation is never asked again")
+
+    def test_a_row_that_never_shows_raises_the_timeout(self) -> None:
+        self.rows_after(10 ** 6)
+        built = self.built_session()
+        with mock.patch.object(custody_module, "FIND_WAIT", 1.0), self.assertRaises(CoCalcAPIError) as caught:
+            built.create_project(title="made-under-load")
+        self.assertEqual(caught.exception.message, self.TIMED_OUT)
+        self.assertEqual(built.custody.tracker.ids("project"), [], "nothing is tracked by id: the intent stays open")
 
 
 class UniqueNameTest(FakeServerCase):

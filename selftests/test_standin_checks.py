@@ -47,7 +47,8 @@ NO_KEY = "You must provide authentication via an API key."
 #: Checks that keep CoCalc's holes out of the stand-in: broken, each plays CoCalc's own (holey) behaviour.
 HOLES = ("projects.deleteProject:no-skip", "db.userQuery:project-id-option", "db.userQuery:project-users-groups",
          "projects.inviteCollaborator:no-demotion", "org.removeUser:same-org", "messages.send:sender",
-         "messages.get:own")
+         "messages.get:own", "jupyter.execute:cache-collaborator", "projects.addCollaborator:token-self",
+         "db.userQuery:invite-tokens-owner-only")
 
 NORMAL: Any = None
 BROKEN_ENV: Any = None
@@ -487,6 +488,74 @@ class CoCalcHolesTest(EnvCase):
                 else:
                     self.assertIn(subject, subjects(victim, "received"))  # others' messages listed too
 
+    def test_an_invite_token_adds_the_account_presenting_it_only(self) -> None:
+        for label, env in self.both():
+            with self.subTest(env=label):
+                _, owner, project_id = self.owned(env, "token")
+                token = uuid.uuid4().hex
+                owner.call("db.userQuery", [{"query": {"project_invite_tokens": {"project_id": project_id, "token": token,
+                                                                                 "usage_limit": 1}}}])
+                stranger_id, stranger, _ = self.plain(env)
+                other_id, _, _ = self.plain(env)
+                join = lambda accounts: stranger.call("projects.addCollaborator", [{"opts": {  # noqa: E731
+                    "token_id": [token] * len(accounts), "account_id": accounts}}])
+                if label == "normal":
+                    self.assertEqual(error_of(lambda: join([stranger_id, other_id])),
+                                     "Error: a project invite token adds only the account that presents it")
+                    self.assertEqual(join([stranger_id]), {"project_id": [project_id]})
+                    uses = 1.0
+                else:  # CoCalc adds anybody, and checks every use of the token before counting any
+                    self.assertEqual(join([stranger_id, other_id]), {"project_id": [project_id, project_id]})
+                    uses = 2.0
+                row = env.store.one("SELECT counter FROM project_invite_tokens WHERE token=:t", t=token)
+                self.assertEqual(row["counter"], uses)
+                self.assertEqual(other_id in self.users(env, project_id), label == "holey")
+                self.assertEqual(error_of(lambda: join([stranger_id])),
+                                 "Error: Project invite token is not valid - the token can only be used 1 times")
+
+    def test_a_saved_output_is_for_the_members_of_its_project(self) -> None:
+        from cocalc_standin.api_jupyter import compute_hash
+
+        for label, env in self.both():
+            with self.subTest(env=label):
+                owner_id, owner, project_id = self.owned(env, "saved")
+                code = f"print({unique('saved')!r})"
+                digest = compute_hash(None, code, "python3", project_id, None)
+                env.store.query("INSERT INTO jupyter_api_log(created, account_id, project_id, hash, kernel, input) "
+                                "VALUES(NOW(), :a::UUID, :p::UUID, :h, 'python3', :i)", a=owner_id, p=project_id,
+                                h=digest, i=code)
+                env.store.query("INSERT INTO jupyter_api_cache(created, hash, output, last_active) "
+                                "VALUES(NOW(), :h, ARRAY['{\"text\": \"saved\"}'::JSONB], NOW())", h=digest)
+                _, stranger, _ = self.plain(env)
+                asks = ([{"hash": digest}], [{"project_id": project_id, "input": code, "kernel": "python3"}])
+                self.assertEqual(owner.call("jupyter.execute", asks[0])["output"], [{"text": "saved"}])
+                for args in asks:
+                    if label == "normal":
+                        self.assertEqual(error_of(lambda: stranger.call("jupyter.execute", args)),
+                                         "Error: permission denied -- user must be collaborator on project")
+                    else:  # CoCalc answers from its cache before, or (a bare hash) without, its membership check
+                        self.assertEqual(stranger.call("jupyter.execute", args)["output"], [{"text": "saved"}])
+
+    def test_where_owners_alone_manage_collaborators_they_alone_make_invite_tokens(self) -> None:
+        for label, env in self.both():
+            with self.subTest(env=label):
+                _, project_id, _, collaborator = self.shared_project(env, "owner-only")
+                restrict = lambda value: collaborator.call("db.userQuery", [{"query": {"projects": {  # noqa: E731
+                    "project_id": project_id, "manage_users_owner_only": value}}}])
+                self.assertEqual(error_of(lambda: restrict(True)),
+                                 "Error: Only project owners can change collaborator management settings")
+                env.store.query("UPDATE projects SET manage_users_owner_only=TRUE WHERE project_id=:p::UUID", p=project_id)
+                token = uuid.uuid4().hex
+                make = lambda: collaborator.call("db.userQuery", [{"query": {"project_invite_tokens": {  # noqa: E731
+                    "project_id": project_id, "token": token}}}])
+                if label == "normal":
+                    self.assertEqual(error_of(make), "FATAL: only owners make invite tokens when only owners manage "
+                                     "collaborators")
+                else:  # CoCalc's table lets any member write them; only its UI keeps them from collaborators
+                    self.assertEqual(make(), {})
+                row = env.store.one("SELECT COUNT(*) AS n FROM project_invite_tokens WHERE token=:t", t=token)
+                self.assertEqual(row["n"], 0 if label == "normal" else 1)
+
 
 class SignInTest(EnvCase):
     """An ordinary account, its sign-in cookie and its own key, through the API alone (NORMAL stand-in)."""
@@ -649,6 +718,8 @@ class CacheTest(EnvCase):
     """CoCalc's cached reads: stale for the profile's time in ``real`` (REAL), never in ``fast`` (NORMAL)."""
 
     LONG = 30 * SCALE
+    #: Seconds a window may overrun on a loaded machine (the calls that look take their time too).
+    OVERRUN = 8.0
     MEDIUM = 15 * SCALE
 
     def flips_after(self, call: Callable[[], Any], change: Callable[[], None], now_ok: bool) -> float:
@@ -676,7 +747,7 @@ class CacheTest(EnvCase):
                     {"opts": {"project_id": project_id, "account_id": account_id}}]), now_ok=False)
                 for took in (added, removed):
                     self.assertGreaterEqual(took, window)
-                    self.assertLess(took, window + 2.0)
+                    self.assertLess(took, window + self.OVERRUN)
 
     def test_admin_groups_take_the_long_cache_time(self) -> None:
         for label, env, window in (("real", REAL, self.LONG), ("fast", NORMAL, 0.0)):
@@ -686,7 +757,7 @@ class CacheTest(EnvCase):
                 took = self.flips_after(create, lambda: env.store.query(
                     "UPDATE accounts SET groups='{admin}' WHERE account_id=:a::UUID", a=account_id), now_ok=True)
                 self.assertGreaterEqual(took, window)
-                self.assertLess(took, window + 2.0)
+                self.assertLess(took, window + self.OVERRUN)
 
     def test_a_deleted_key_works_for_the_medium_cache_time(self) -> None:
         for label, env, window in (("real", REAL, self.MEDIUM), ("fast", NORMAL, 0.0)):
@@ -700,7 +771,7 @@ class CacheTest(EnvCase):
                     ok, error = answer_or_error(lambda: client.call("system.test"))
                     if not ok:
                         break
-                    self.assertLess(time.monotonic() - cached_at, window + 2.0, "the deleted key kept working")
+                    self.assertLess(time.monotonic() - cached_at, window + self.OVERRUN, "the deleted key kept working")
                     time.sleep(0.02)
                 took = time.monotonic() - cached_at
                 self.assertEqual(error, MUST_SIGN_IN)

@@ -33,12 +33,17 @@ GATE_MARK = "requires_site_admin"
 
 
 def requires_site_admin(cls: C) -> C:
-    """Class decorator: skip the class, with :data:`NOT_ADMIN_REASON`, unless the key is a site admin's."""
+    """Class decorator: skip the class, with :data:`NOT_ADMIN_REASON`, unless the key is a site admin's.
+
+    A project-scoped key skips it with its own reason (:data:`~cocalc_api_tests.session.PROJECT_KEY_REASON`).
+    """
     own = cls.__dict__.get("setUpClass")
     setattr(cls, GATE_MARK, True)
 
     def setUpClass(klass: Any) -> None:  # noqa: N802 (unittest's name)
-        if not get_session().is_site_admin:
+        session = get_session()
+        session.require_account_key()
+        if not session.is_site_admin:
             raise unittest.SkipTest(NOT_ADMIN_REASON)
         if own is not None:
             own.__func__(klass)

@@ -14,20 +14,27 @@ Every test module starts the same way::
 :meth:`APITestCase.call` turns a server error into a test failure that names
 the call, its arguments and the server's answer.  Modules that never use the
 shared project call ``get_session()`` instead of :func:`prepare`.
+
+With a project-scoped key (CoCalc's hub refuses it) a test skips, with the one reason
+:data:`~cocalc_api_tests.session.PROJECT_KEY_REASON`, where it first needs an account's
+key: at :attr:`APITestCase.hub`, a call of a hub client of the run's key, a tracked
+creation, :meth:`~APITestCase.create_other_account` or :func:`~.access.requires_site_admin`.
 """
 import concurrent.futures
+import contextlib
 import datetime
 import unittest
-from typing import Any, Callable, Dict, Optional, Sequence, TypeVar
+from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence, TypeVar
 
 import requests
 
 from ..calllog import CallLog
 from ..changes import REPEATABLE
-from ..errors import CoCalcAPIError, CoCalcError, StillTransient
+from ..client import Hub
+from ..errors import CoCalcAPIError, CoCalcError, NotSettled, StillTransient
 from ..mixin import TrackedResourcesMixin
-from ..poll import poll, retry_transient
-from ..session import Session, get_session
+from ..poll import Settled, poll, retry_transient, settle
+from ..session import AccountKeyNeeded, Session, get_session
 from ..text import format_args
 from ..wordings import unknown_token_page
 
@@ -70,6 +77,18 @@ def prepare(jupyter: bool = True) -> Session:
     return session
 
 
+def require_account_key_for(session: Session, method: Callable) -> None:
+    """Skip the test (:class:`~cocalc_api_tests.session.AccountKeyNeeded`) if *method* calls the hub with the run's project key.
+
+    :attr:`APITestCase.hub` skips already; this catches a hub client a test built by hand
+    with the same key (``Hub(config.api_key, ...)``).
+    """
+    owner = getattr(method, "__self__", None)
+    endpoint = getattr(owner, "_endpoint", owner)
+    if isinstance(endpoint, Hub) and endpoint.api_key == session.config.api_key:
+        session.require_account_key()
+
+
 def remote_name(method: Callable) -> str:
     """The remote call a client method makes (``"org.get"``), or its Python name."""
     return getattr(method, "remote_name", getattr(method, "__name__", repr(method)))
@@ -89,9 +108,26 @@ class APITestCase(TrackedResourcesMixin, unittest.TestCase):
         token.__enter__()
         self.addCleanup(token.__exit__, None, None, None)
 
+    @contextlib.contextmanager
+    def subTest(self, *args: Any, **params: Any) -> Iterator[None]:  # noqa: N802 (unittest's name)
+        """unittest's ``subTest``, except that the need of an account's key skips the whole test.
+
+        With a project-scoped key every later subtest would skip for the same reason, and a
+        test whose subtests all skipped would count as passed.
+        """
+        needed: List[AccountKeyNeeded] = []
+        with super().subTest(*args, **params):
+            try:
+                yield
+            except AccountKeyNeeded as err:
+                needed.append(err)
+        if needed:
+            raise needed[0]
+
     @property
     def hub(self):  # -> cocalc_api_tests.client.Hub
-        """The session's hub client."""
+        """The session's hub client; with a project-scoped key the test skips here (the hub refuses such keys)."""
+        self.session.require_account_key()
         return self.session.hub
 
     @property
@@ -128,6 +164,7 @@ class APITestCase(TrackedResourcesMixin, unittest.TestCase):
 
         The retries are reported with the run's slow calls, as one entry.
         """
+        require_account_key_for(self.session, method)
         if not again:
             return method(*args, **kwargs)
         name, calls = remote_name(method), self.session.calls
@@ -174,6 +211,37 @@ class APITestCase(TrackedResourcesMixin, unittest.TestCase):
         except TimeoutError as err:
             self.fail(str(err))
 
+    def change(
+        self, method: Callable[..., Any], *args: Any, read: Callable[[], Any], accept: Callable[[Any], bool],
+        again: Optional[float] = None, **kwargs: Any
+    ) -> Any:
+        """``method(*args, **kwargs)``, a call that changes state, seen through to its end within :data:`EVENTUAL_WAIT`.
+
+        A timeout from CoCalc is a change still in progress: *read* is polled until
+        *accept* approves it; with *again* (seconds; for changes that land the same
+        however often they are made), the call is made again if it is still not seen
+        done after that long (:func:`~cocalc_api_tests.poll.settle`).  Returns the answer,
+        or a :class:`~cocalc_api_tests.poll.Settled` (no answer to check).  A refusal, or a
+        change never seen done, fails the test.
+        """
+        name = remote_name(method)
+        calls = self.session.calls
+        with calls.retrying():
+            try:
+                return settle(
+                    lambda: method(*args, **kwargs), read=read, accept=accept, timeout=EVENTUAL_WAIT, again=again,
+                    what=f"{name}({format_args(args, kwargs)})", on_done=lambda attempts: calls.attempts(name, attempts),
+                )
+            except NotSettled as err:
+                self.fail(str(err))
+            except CoCalcAPIError as err:
+                self.fail(err.describe())
+
+    def assertAnswered(self, answer: Any, expected: Any, what: str) -> None:  # noqa: N802 (unittest's style)
+        """*answer* equals *expected*, unless the call answered a timeout (:class:`Settled`: nothing to compare)."""
+        if not isinstance(answer, Settled):
+            self.assertEqual(answer, expected, f"{what} answered {answer!r}")
+
     def prepared(self, name: str, start: Callable[[], Any]) -> Any:
         """The result of background job *name* (started by *start* if nobody did); its failure fails the test."""
         job = self.session.background.get(name) or start()
@@ -214,8 +282,9 @@ class APITestCase(TrackedResourcesMixin, unittest.TestCase):
 
         *kwargs* go to ``org.createUser`` (``firstName``, ``lastName``, ``email``).  CoCalc
         lets only site admins make accounts through the API, so for any other key the
-        test is skipped with :data:`SECOND_ACCOUNT_REASON`.
+        test is skipped with :data:`SECOND_ACCOUNT_REASON` (a project-scoped key's reason first).
         """
+        self.session.require_account_key()
         if not self.session.is_site_admin:
             self.skipTest(SECOND_ACCOUNT_REASON)
         org_name = self.unique_name("org")
