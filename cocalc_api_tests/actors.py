@@ -160,10 +160,12 @@ class Actors:
         for member in ("collaborator", "leaver"):
             self._change("projects.addCollaborator", lambda: owner.projects.add_collaborator(world.project_id, world.account_ids[member]),
                          lambda: world.account_ids[member] in self._users())
-        self._make_leaver_key(owner)  # first of the dead keys: its window (CoCalc's membership cache) is the longest
-        self._keys["project_key"] = self._new_key(owner, project_id=world.project_id)
+        # The owner's write starts the project, so that the leaver's one call before it leaves is quick: CoCalc's
+        # membership cache then holds it from just before the removal (the worst case the window is measured on).
         self._step("system.writeTextFileToProject (owner)",
                    lambda: self.project("owner").system.write_text_file_to_project(SOURCE_FILE, "authz"))
+        self._make_leaver_key(owner)  # first of the dead keys: its window (CoCalc's membership cache) is the longest
+        self._keys["project_key"] = self._new_key(owner, project_id=world.project_id)
         self._make_dead_keys(owner)
 
     def _make_account(self, actor: str) -> None:

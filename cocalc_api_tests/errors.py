@@ -14,9 +14,14 @@ from .text import brief
 #: hub's bare ``timeout`` (a cold Jupyter kernel), and the suffix both bridges append to a
 #: conat error (``server/api/hub-bridge.ts``, ``project-bridge.ts``) when its code is 408
 #: (``timeout - callHub: subject='…', name='…', code='408' ``) or 503 (nobody listening
-#: yet, e.g. a project still starting).  Anywhere else in a message (an exec's stderr) the
-#: same words mean nothing.
-_TRANSIENT = re.compile(r"\Atimeout\Z|- callHub: subject='[^']*', name='[^']*', code='(408|503)' \Z")
+#: yet, e.g. a project still starting); and, as a whole answer, the wait of CoCalc's ``once``
+#: (``util/async-utils.ts``: ``once: timeout of 30000ms waiting for "ready"``, a document a
+#: busy project is slow to open, e.g. ``sync.history``).  Anywhere else in a message (an
+#: exec's stderr) the same words mean nothing.
+_TRANSIENT = re.compile(
+    r"\Atimeout\Z|- callHub: subject='[^']*', name='[^']*', code='(408|503)' \Z"
+    r'|\A(Error: )?once: timeout of \d+ms waiting for "[^"]*"\Z'
+)
 
 
 class CoCalcError(Exception):

@@ -24,7 +24,7 @@ import hashlib
 import json
 import unittest
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Callable, Dict, FrozenSet, Iterator, List, Optional, Tuple, Union
 
 from . import wordings as W

@@ -245,6 +245,8 @@ class TestKeyLifecycle(AuthzTestCase):
     def test_dead_keys_stop_within_their_windows(self) -> None:
         cast = self.cast
         settled = {actor: self.dead_key_seconds(actor) for actor in DEAD_KEYS}
+        shown = ", ".join(f"{a} {'never' if t is None else f'{t:.1f} s'}" for a, t in settled.items())
+        print(f"cocalc-api-tests: dead keys first refused after: {shown}", file=sys.stderr)
         for actor in DEAD_KEYS:
             with self.subTest(key=actor):
                 if settled[actor] is None:

@@ -17,7 +17,7 @@ from typing import Any, Dict, List, Sequence, Tuple
 
 from .errors import StillTransient
 from .poll import retry_transient
-from .support import JUPYTER_BUDGET, KERNEL, JupyterMixin, ProjectTestCase, prepare, skip_on_ci
+from .support import JUPYTER_BUDGET, KERNEL, JupyterMixin, ProjectTestCase, background_project, prepare, skip_on_ci
 
 #: A notebook with an output, an execution count and a markdown cell with an attachment.
 NOTEBOOK: Dict[str, Any] = {
@@ -46,10 +46,15 @@ FORMATTED = {
 }
 #: Prettier's answer to JSON cut short (babel's message and code frame).
 INVALID_JSON = ('{"b":1,', 'SyntaxError: Unexpected token (1:8)\n> 1 | {"b":1,\n    |        ^')
+#: The background job of the project a kernel spec is written to (its own, so that no other test lists the spec).
+SPEC_PROJECT_JOB = "test_editor kernel specs"
+#: Where Jupyter (and CoCalc's project) looks for the kernel specs of the project's user.
+USER_KERNELS = ".local/share/jupyter/kernels"
 
 
 def setUpModule() -> None:
-    prepare(jupyter=False)
+    session = prepare(jupyter=False)
+    background_project(session, SPEC_PROJECT_JOB, start=True)
 
 
 def stripped(notebook: Dict[str, Any]) -> Dict[str, Any]:
@@ -159,6 +164,23 @@ class TestKernels(EditorTestCase):
         disk = self.exec_ok("sha256sum", args=[f"{folder}/{logos[0]}"])["stdout"].split()[0]
         self.assertEqual(hashlib.sha256(data).hexdigest(), disk, "the base64 is not the logo file's content")
 
+    def test_no_cache_reads_a_spec_written_after_a_listing(self) -> None:
+        """The project keeps its kernel specs a while (CoCalc: 15 s); ``noCache`` reads them afresh.
+
+        A spec written just after a listing (in a project of the test's own) is listed with ``noCache``.
+        """
+        made = self.prepared(SPEC_PROJECT_JOB, lambda: background_project(self.session, SPEC_PROJECT_JOB, start=True))
+        project = self.hub.project(made["project_id"])
+        self.addCleanup(project.close)
+        name = f"api-tests-{uuid.uuid4().hex[:8]}"
+        self.assertNotIn(name, [k.get("name") for k in self.call(project.editor.jupyter_kernels)])
+        spec = {"argv": ["python3", "-m", "ipykernel_launcher", "-f", "{connection_file}"], "display_name": name,
+                "language": "python"}
+        self.call(project.system.write_text_file_to_project, f"{USER_KERNELS}/{name}/kernel.json", json.dumps(spec))
+        fresh = {k.get("name"): k for k in self.call(project.editor.jupyter_kernels, no_cache=True)}
+        self.assertIn(name, fresh, f"editor.jupyterKernels(noCache) does not list the spec just written: {sorted(fresh)}")
+        self.assertEqual((fresh[name].get("display_name"), fresh[name].get("language")), (name, "python"))
+
     def test_logo_of_an_unknown_kernel_is_an_error(self) -> None:
         error = self.assertCallFails(self.project.editor.jupyter_kernel_logo, "no-such-kernel", contains="no such kernel")
         self.assertEqual(error.message, "Error: no such kernel 'no-such-kernel'")
@@ -193,7 +215,10 @@ class TestTerminal(EditorTestCase):
     def test_terminal_service_starts_one_shell_in_the_terminals_folder(self) -> None:
         name = f".{self.unique_name('term')}.term"
         term_path, path = f"{self.folder}/sub/{name}", f"{self.folder}/sub/t.term"
-        self.assertIsNone(self.call(self.project.editor.create_terminal_service, term_path, {"path": path}))
+        # A timeout is a terminal still being made: its shell is waited for, and the call never made twice at once.
+        answer = self.change(self.project.editor.create_terminal_service, term_path, {"path": path},
+                             read=lambda: self.shells(name), accept=bool)
+        self.assertAnswered(answer, None, "editor.createTerminalService")
         found = self.poll_call(lambda: self.shells(name), accept=bool, what=f"a shell of terminal {term_path}")
         pid = int(found[0]["pid"])
         self.addCleanup(self.wait_process_gone, pid, "the terminal's shell")

@@ -1,19 +1,16 @@
 """The hub API: system calls, projects, the database, messages, sync and Jupyter kernel specs."""
+import ipaddress
 import time
 import uuid
-from typing import Any, Callable, Dict
+from typing import Any, Dict
 
 import requests
 
 from .changes import AGAIN, in_state
 from .client import Hub
-from .errors import CoCalcAPIError, NotSettled
-from .poll import Settled, settle
 from .support import (
-    BAD_KEY_ERROR, CLOCK_SKEW, EVENTUAL_WAIT, HTTP_GET_TIMEOUT, APITestCase, background_project, parse_time, prepare,
-    remote_name,
+    BAD_KEY_ERROR, CLOCK_SKEW, HTTP_GET_TIMEOUT, APITestCase, background_project, parse_time, prepare, remote_name,
 )
-from .text import format_args
 from .wordings import MUST_SIGN_IN
 
 #: The states of a project that is not running (CoCalc's stop ends in "opened").
@@ -22,6 +19,10 @@ STOPPED = ("opened", "closed", "archived")
 PING_GAP = 0.01
 #: Seconds a ping may keep timing out (a busy server) before it fails.
 PING_WAIT = 30.0
+#: The files in the project's ``$DATA`` (``~/.smc``) that ``projects.status`` reports, and the keys it gives them.
+STATUS_FILES = (("project.pid", "project.pid"), ("start-timestamp.txt", "start_ts"), ("session-id.txt", "session_id"))
+#: Seconds the hub (30) and the project (15) may each answer kernel specs from their caches, and a margin.
+KERNEL_SPECS_WAIT = 60.0
 #: The projects the slow tests need: made (and started) in the background from the module's set-up,
 #: so that the tests only wait for what is left.  Job name -> ``background_project`` options.
 PROJECT_JOBS: Dict[str, Dict[str, Any]] = {
@@ -45,40 +46,11 @@ class HubTestCase(APITestCase):
         """The project made for *job* in the background (``{"project_id", "title", "start"?}``)."""
         return self.prepared(job, lambda: background_project(self.session, job, **PROJECT_JOBS[job]))
 
-    def change(
-        self, method: Callable[..., Any], *args: Any, read: Callable[[], Any], accept: Callable[[Any], bool], **kwargs: Any
-    ) -> Any:
-        """``method(*args, **kwargs)``, a call that changes state, seen through to its end within :data:`EVENTUAL_WAIT`.
-
-        A timeout from CoCalc is a change still in progress: *read* is polled until
-        *accept* approves it, and the call made again if it is still not seen done after
-        :data:`~cocalc_api_tests.changes.AGAIN` seconds (stop, delete and copy land the same
-        however often they are made) (:func:`~cocalc_api_tests.poll.settle`).  Returns the answer,
-        or a :class:`~cocalc_api_tests.poll.Settled` (no answer to check).  A refusal, or a
-        change never seen done, fails the test.
-        """
-        name = remote_name(method)
-        calls = self.session.calls
-        with calls.retrying():
-            try:
-                return settle(
-                    lambda: method(*args, **kwargs), read=read, accept=accept, timeout=EVENTUAL_WAIT, again=AGAIN,
-                    what=f"{name}({format_args(args, kwargs)})", on_done=lambda attempts: calls.attempts(name, attempts),
-                )
-            except NotSettled as err:
-                self.fail(str(err))
-            except CoCalcAPIError as err:
-                self.fail(err.describe())
-
-    def assertAnswered(self, answer: Any, expected: Any, what: str) -> None:
-        """*answer* equals *expected*, unless the call answered a timeout (:class:`Settled`: nothing to compare)."""
-        if not isinstance(answer, Settled):
-            self.assertEqual(answer, expected, f"{what} answered {answer!r}")
-
     def stop(self, project_id: str) -> Dict[str, Any]:
         """``projects.stop``, answered ``None`` (or seen through), until ``projects.state`` says stopped; that state."""
         answer = self.change(
-            self.hub.projects.stop, project_id, read=lambda: self.hub.projects.state(project_id), accept=in_state(STOPPED)
+            self.hub.projects.stop, project_id, read=lambda: self.hub.projects.state(project_id), accept=in_state(STOPPED),
+            again=AGAIN,
         )
         self.assertAnswered(answer, None, f"projects.stop({project_id!r})")
         return self.poll_call(self.hub.projects.state, project_id, accept=in_state(STOPPED))
@@ -179,6 +151,11 @@ class TestHubProjects(HubTestCase):
         state = self.poll_call(self.hub.projects.state, self.project_id, accept=lambda s: s.get("state") == "running")
         self.assertIsInstance(state.get("time"), str, f"projects.state answered {state!r}")
         self.assertRecent(parse_time(state["time"]), "projects.state's time")
+        if "ip" in state:  # where the hub reaches the project: an address (CoCalc's own control says 127.0.0.1)
+            try:
+                ipaddress.ip_address(state["ip"])
+            except ValueError:
+                self.fail(f"projects.state's ip is no IP address: {state!r}")
         status = self.call(self.hub.projects.status, self.project_id)
         self.assertIsInstance(status, dict)
         self.assertIsInstance(status.get("project.pid"), int, f"projects.status answered {status!r}")
@@ -188,6 +165,21 @@ class TestHubProjects(HubTestCase):
         created = parse_time(self.project_row(self.project_id, "created")["created"]).timestamp()
         self.assertGreaterEqual(status["start_ts"] / 1000, created - CLOCK_SKEW, f"start_ts before creation: {status!r}")
         self.assertLessEqual(status["start_ts"] / 1000, time.time() + CLOCK_SKEW, f"start_ts in the future: {status!r}")
+        files = self.status_files()
+        self.assertEqual({k: status.get(k) for k in files}, files, "projects.status against the files in the project's $DATA")
+
+    def status_files(self) -> Dict[str, Any]:
+        """What the shared project's ``$DATA`` files say, as ``projects.status`` reports them (a missing file left out)."""
+        names = " ".join(name for name, _ in STATUS_FILES)
+        script = f'd="${{DATA:-$HOME/.smc}}"; for f in {names}; do printf "%s\\n" "$(cat "$d/$f" 2>/dev/null)"; done'
+        lines = self.exec_ok(script, bash=True)["stdout"].split("\n")
+        found: Dict[str, Any] = {}
+        for (_, key), text in zip(STATUS_FILES, lines):
+            text = text.strip()
+            if text:
+                found[key] = text if key == "session_id" else int(text)
+        self.assertIn("project.pid", found, f"the project's $DATA has no project.pid: {lines!r}")
+        return found
 
     def test_collaborators(self) -> None:
         project_id = self.create_tracked_project(title=self.unique_name("collab"))
@@ -281,6 +273,18 @@ class TestHubProjects(HubTestCase):
                 self.assertTrue(isinstance(spec.get("language"), str) and spec["language"], f"spec {spec!r}")
                 if spec["name"] == "python3":
                     self.assertEqual(spec["language"], "python", f"spec {spec!r}")
+        # The hub asks the project for them: the same specs as the project's own list (each may be cached a while).
+        self.poll_call(
+            lambda: (self.specs(self.hub.jupyter.kernels(project_id=self.project_id)),
+                     self.specs(self.project.editor.jupyter_kernels())),
+            accept=lambda pair: pair[0] == pair[1], timeout=KERNEL_SPECS_WAIT,
+            what="jupyter.kernels equal to the project's editor.jupyterKernels (name: display name, language)",
+        )
+
+    @staticmethod
+    def specs(kernels: Any) -> Dict[str, Any]:
+        """Kernel specs as ``{name: (display name, language)}``."""
+        return {spec.get("name"): (spec.get("display_name"), spec.get("language")) for spec in kernels or []}
 
 
 class TestProjectLifecycle(HubTestCase):
@@ -299,7 +303,8 @@ class TestProjectLifecycle(HubTestCase):
         self.assertIn("Linux", uname["stdout"])
         self.stop(project_id)
         rows = lambda: self.hub.projects.get(fields=("project_id", "deleted"), all=True, project_id=project_id)
-        answer = self.change(self.hub.projects.delete, project_id, read=rows, accept=lambda r: r and r[0].get("deleted"))
+        answer = self.change(self.hub.projects.delete, project_id, read=rows, accept=lambda r: r and r[0].get("deleted"),
+                             again=AGAIN)
         self.assertAnswered(answer, None, f"projects.deleteProject({project_id!r})")
         self.assertIs(self.project_row(project_id, "deleted").get("deleted"), True)
 
@@ -328,7 +333,7 @@ class TestCopyPath(HubTestCase):
         answer = self.change(
             self.hub.projects.copy_path_between_projects, self.project_id, source,
             target_project_id=target_id, target_path=target,
-            read=copied, accept=lambda result: result.get("stdout") == content + "\n",
+            read=copied, accept=lambda result: result.get("stdout") == content + "\n", again=AGAIN,
         )
         self.assertAnswered(answer, None, "projects.copyPathBetweenProjects")
         self.assertEqual(self.exec_ok("cat", project=client, args=[target])["stdout"], content + "\n")

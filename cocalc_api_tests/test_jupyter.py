@@ -100,9 +100,11 @@ class TestExecuteViaProject(JupyterTestCase):
         self.assertTextPlain(self.execute_via_project("sum(range(100))"), "4950")
 
     def test_history(self) -> None:
-        outputs = self.execute_via_project("b * 2", history=["b = 50"])
+        outputs = self.execute_via_project("print('b is', b)\nb * 2", history=["b = 50"])
         self.assertTextPlain(outputs, "100")
-        self.assertEqual(len(outputs), 1, f"the history's own output leaked in: {outputs!r}")
+        streams = [o.get("text") for o in outputs if isinstance(o, dict) and o.get("name") == "stdout"]
+        self.assertEqual(streams, ["b is 50\n"], f"outputs: {outputs!r}")
+        self.assertEqual(len(outputs), 2, f"the history's own output leaked in: {outputs!r}")
 
     def test_list_comprehension(self) -> None:
         self.assertTextPlain(self.execute_via_project("[x**2 for x in range(5)]"), "[0, 1, 4, 9, 16]")

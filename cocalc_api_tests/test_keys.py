@@ -12,7 +12,7 @@ from typing import Any, Dict
 
 from .session import get_session
 from .wordings import API_KEYS_NOT_COLLABORATOR, OTHER_PROJECT, PROJECT_NO_KEY, unknown_token_page
-from .support import BAD_KEY_ERROR, KEY_CACHE_WAIT, APITestCase, KeyTestCase, parse_time, requires_site_admin
+from .support import BAD_KEY_ERROR, KEY_CACHE_WAIT, APITestCase, KeyTestCase, parse_time, read_rows, requires_site_admin
 
 #: An API key's secret: ``sk-``, 16 random letters or digits, the key's id in 6 base-62 digits.
 SECRET = re.compile(r"^sk-[A-Za-z0-9]{16}[0-9A-Za-z]{6}$")
@@ -147,11 +147,22 @@ class TestPasswordResetLink(APITestCase):
     def test_link_for_an_account_with_email(self) -> None:
         user = self.create_other_account()
         links = [self.call(self.hub.system.admin_reset_password_link, user) for _ in range(2)]
+        ids = []
         for link in links:
             match = re.fullmatch(r"/auth/password-reset/([0-9a-f-]{36})", link or "")
             self.assertIsNotNone(match, f"adminResetPasswordLink answered {link!r}")
             self.assertEqual(str(uuid.UUID(match.group(1))), match.group(1))
+            ids.append(match.group(1))
         self.assertNotEqual(links[0], links[1], "two reset links were equal")
+        with self.subTest(read_back="the password_reset rows"):
+            # The link works only while its row, for the account's e-mail address, is stored (no call reads it).
+            rows = read_rows(
+                self, "the reset links' password_reset rows",
+                "SELECT r.id, r.email_address = a.email_address AS theirs FROM password_reset r "
+                "JOIN accounts a ON a.account_id = CAST(:user AS uuid) WHERE r.id = ANY(CAST(:ids AS uuid[]))",
+                user=user, ids=ids,
+            )
+            self.assertEqual(sorted((row["id"], row["theirs"]) for row in rows), sorted((i, True) for i in ids))
 
     def test_unknown_account_has_no_password(self) -> None:
         self.assertCallFails(

@@ -9,11 +9,11 @@ reachability is checked for every key, by the refusal another key gets.
 import re
 import urllib.parse
 import uuid
-from typing import Any, Dict, List
+from typing import Any, Dict, List, Tuple
 
 from .probes import hub_probes
 from .session import get_session
-from .support import BAD_KEY_ERROR, ORG_CALLS, APITestCase, remote_name, requires_site_admin
+from .support import BAD_KEY_ERROR, ORG_CALLS, APITestCase, read_rows, remote_name, requires_site_admin
 from .wordings import NOT_ORG_ADMIN
 
 
@@ -21,18 +21,26 @@ def setUpModule() -> None:
     get_session()
 
 
+#: The fields of each organization ``org.getAll`` lists (``org.get`` answers them too).
+LISTED_FIELDS = ("name", "title", "admin_account_ids")
+
+
 class OrgTestCase(APITestCase):
     """Helpers for organization tests."""
 
     def new_org(self, prefix: str = "org") -> str:
         """A new tracked organization; its name.  ``org.create`` must answer a new UUID for it."""
+        return self.new_org_and_id(prefix)[0]
+
+    def new_org_and_id(self, prefix: str = "org") -> Tuple[str, str]:
+        """A new tracked organization: its name and the id ``org.create`` answered (a new UUID)."""
         name = self.unique_name(prefix)
         earlier = set(self.tracked_ids("organization"))
         organization_id = self.call(self.create_tracked_org, name)
         self.assertIsInstance(organization_id, str, f"org.create({name!r}) answered {organization_id!r}")
         self.assertEqual(str(uuid.UUID(organization_id)), organization_id, f"org.create({name!r}) answered no UUID")
         self.assertNotIn(organization_id, earlier, f"org.create({name!r}) answered the id of an earlier organization")
-        return name
+        return name, organization_id
 
     def new_member(self, org_name: str, first: str = "Test", last: str = "Member") -> str:
         """A new tracked account inside *org_name*; its id."""
@@ -88,9 +96,26 @@ class TestOrgCRUD(OrgTestCase):
             self.assertIsInstance(row.get("name"), str, f"org.getAll row without a name: {row!r}")
         mine = [row for row in orgs if row["name"] == name]
         self.assertEqual(mine, [{"name": name, "title": None, "admin_account_ids": None}], f"org.getAll: {orgs!r}")
+        # Every organization listed is one org.get finds by that name, with the same title and admins.  Other tests
+        # may change one between the two reads, so a difference is read again until it is gone; a name org.get does
+        # not know fails at once.
+
+        def differences() -> List[Tuple[Dict[str, Any], Dict[str, Any]]]:
+            found = []
+            for row in self.call(self.hub.org.get_all):
+                got = self.call(self.hub.org.get, row["name"])
+                if {k: got.get(k) for k in LISTED_FIELDS} != {k: row.get(k) for k in LISTED_FIELDS}:
+                    found.append((row, got))
+            return found
+
+        self.poll_call(differences, accept=lambda found: not found, what="org.getAll's rows equal to org.get's")
 
     def test_create_get_set(self) -> None:
-        name = self.new_org()
+        name, organization_id = self.new_org_and_id()
+        with self.subTest(read_back="the organizations row"):
+            rows = read_rows(self, "the new organization's id",
+                             "SELECT organization_id FROM organizations WHERE name = :name", name=name)
+            self.assertEqual(rows, [{"organization_id": organization_id}], f"org.create({name!r}) answered another id")
         fresh = self.call(self.hub.org.get, name)
         empty = dict.fromkeys(("title", "description", "link", "email_address", "admin_account_ids"))
         self.assertEqual(fresh, dict(empty, name=name), "org.get of a new organization")
@@ -168,8 +193,18 @@ class TestOrgTokens(OrgTestCase):
         self.assertEqual(answer["url"], self.site_url(f"auth/impersonate?auth_token={token}"))
         as_key = self.session.client(token)
         self.assertCallFails(as_key.system.test, contains=BAD_KEY_ERROR)
+        with self.subTest(read_back="the token's auth_tokens row"):
+            self.assertEqual(self.token_rows(token), [(account_id, self.session.account_id)], "the token's row")
         self.assertIsNone(self.call(self.hub.org.expire_token, token))
+        with self.subTest(read_back="auth_tokens after org.expireToken"):
+            self.assertEqual(self.token_rows(token), [], "the expired token's row is still there")
         self.assertSignInRefused(token)
+
+    def token_rows(self, token: str) -> List[Tuple[str, str]]:
+        """``(account_id, created_by)`` of *token*'s ``auth_tokens`` rows (no call reads them; skips without a database)."""
+        rows = read_rows(self, "the token's auth_tokens row",
+                         "SELECT account_id, created_by FROM auth_tokens WHERE auth_token = :token", token=token)
+        return [(row["account_id"], row["created_by"]) for row in rows]
 
     def site_url(self, path: str) -> str:
         """CoCalc's ``siteUrl(path)``: the configured ``dns`` (``https://`` added) and base path, joined with *path*."""

@@ -5,21 +5,27 @@
 
 For each fault of the stand-in's table (:mod:`cocalc_standin.faults`: four per
 safe call) it starts a stand-in (``fast`` profile, its own throwaway database)
-that makes that fault, runs the suite against it with ``CI=true`` (``python -m
-cocalc_standin run``) and counts the fault as *caught* when a test fails or
-errs (or the suite refuses to start); a skip alone catches nothing.  Faults run
-``--jobs`` at a time (default 2).  One line per fault as it ends, then
-``caught N of M faults``, the faults missed (call and kind, and why: the tests
-passed, or the fault never changed an answer because no test makes the call
-with ``CI=true`` or every such call failed anyway), and the figures (total
-seconds, mean seconds per fault).
+that makes that fault, runs the suite against it (``python -m cocalc_standin
+run``) and counts the fault as *caught* when a test fails or errs (or the suite
+refuses to start); a skip alone catches nothing.  The suite runs with
+``CI=true``, except for the faults of calls that need a Jupyter kernel or a tool
+(:func:`needs_kernels`: ``CI=true`` skips every test that gets an answer from
+them, and the stand-in's projects run real kernels): those run with ``CI``
+unset.  Faults run ``--jobs`` at a time (default 2).  One line per fault as it
+ends, then ``caught N of M faults``, the faults not caught that
+:data:`cocalc_standin.faults.INVISIBLE` explains (each with its reason: what the
+API cannot show, or why the stand-in cannot make the call succeed), then the
+unexplained ones (call and kind, and why: the tests passed, or the fault never
+changed an answer because no test makes the call or every such call failed
+anyway), and the figures (total seconds, mean seconds per fault).
 
 To keep each run short, a clean pass first runs each test module on its own
 against one clean stand-in and reads, from the stand-in's request log
-(``App.calls_seen``: endpoint and call name), which calls each module makes;
-a fault's run then has only the modules that make its call (``--whole-suite``
-runs every module for every fault).  A fault whose call no module makes is
-missed without a run.
+(``App.calls_seen``: endpoint and call name), which calls each module makes
+(once with ``CI=true``, and once with ``CI`` unset when a selected fault needs
+kernels); a fault's run then has only the modules that make its call in its
+mode (``--whole-suite`` runs every module for every fault).  A fault whose call
+no module makes is missed without a run.
 
 ``--only PATTERN`` (repeatable) keeps the faults whose id matches the shell
 pattern (or contains it), ``--from-file FILE`` those named first on each line
@@ -107,12 +113,22 @@ def _kernel_or_tool_bound(call: str) -> bool:
     return "jupyter" in name or "sage" in name
 
 
+def needs_kernels(fault: faults.Fault) -> bool:
+    """Whether *fault*'s run has ``CI`` unset: its call needs a kernel or a tool, which ``CI=true`` never reaches."""
+    return _kernel_or_tool_bound(fault.call)
+
+
+def mode(ci: bool) -> str:
+    """How a run's ``CI`` is said in the output."""
+    return "CI=true" if ci else "CI unset"
+
+
 # ------------------------------------------------------------------ clean pass
 
 
 def calls_by_module(jobs: int = 2, modules: Optional[Sequence[str]] = None,
-                    log: Optional[Callable[[str], None]] = None) -> Dict[str, Set[Tuple[str, str]]]:
-    """Run each test module alone against a clean stand-in (``CI=true``); the calls each one makes.
+                    log: Optional[Callable[[str], None]] = None, ci: bool = True) -> Dict[str, Set[Tuple[str, str]]]:
+    """Run each test module alone against a clean stand-in (``CI=true``, or unset); the calls each one makes.
 
     Raises RuntimeError when a module does not pass without a fault (then no fault's result would mean anything).
     """
@@ -134,15 +150,16 @@ def calls_by_module(jobs: int = 2, modules: Optional[Sequence[str]] = None,
                     module = pending.pop(0)
                 seen.clear()
                 started = time.monotonic()
+                environ = suite_environ(env.environ, ledgers, **({"CI": "true"} if ci else {}))
                 child = subprocess.run([PY, "-m", "cocalc_api_tests", "run", module], cwd=ROOT, capture_output=True,
-                                       text=True, env=suite_environ(env.environ, ledgers, CI="true"),
-                                       timeout=FAULT_TIMEOUT)
+                                       text=True, env=environ, timeout=FAULT_TIMEOUT)
                 with lock:
                     result[module] = set(seen)
                     if child.returncode != 0:
                         failures.append(f"{module} (exit {child.returncode}):\n{child.stderr[-2000:]}")
                     if log:
-                        log(f"clean pass: {module}: {len(result[module])} calls, {time.monotonic() - started:.1f} s"
+                        log(f"clean pass ({mode(ci)}): {module}: {len(result[module])} calls, "
+                            f"{time.monotonic() - started:.1f} s"
                             + ("" if child.returncode == 0 else f", FAILED (exit {child.returncode})"))
 
     threads = [threading.Thread(target=worker) for _ in range(max(1, min(jobs, len(modules))))]
@@ -151,7 +168,8 @@ def calls_by_module(jobs: int = 2, modules: Optional[Sequence[str]] = None,
     for thread in threads:
         thread.join()
     if failures:
-        raise RuntimeError("the suite does not pass against a clean stand-in, so no fault can be judged:\n"
+        raise RuntimeError(f"the suite does not pass against a clean stand-in ({mode(ci)}), so no fault can be "
+                           "judged:\n"
                            + "\n".join(failures))
     return result
 
@@ -191,10 +209,11 @@ def _junit_failures(path: str) -> Tuple[int, List[str]]:
 
 
 def run_fault(fault: faults.Fault, modules: Sequence[str] = (), timeout: float = FAULT_TIMEOUT) -> Outcome:
-    """One stand-in making *fault*, the suite (*modules*, or all) against it with ``CI=true``; the verdict."""
+    """One stand-in making *fault*, the suite (*modules*, or all) against it (``CI`` as :func:`needs_kernels` says)."""
     with tempfile.TemporaryDirectory(prefix="mutation-") as scratch:
         report = os.path.join(scratch, "report.xml")
-        environ = clean_environ(CI="true", **{faults.ENV: fault.id})
+        ci = {} if needs_kernels(fault) else {"CI": "true"}
+        environ = clean_environ(**ci, **{faults.ENV: fault.id})
         argv = [PY, "-m", "cocalc_standin", "run", "--junit-xml", report] + list(modules)
         started = time.monotonic()
         child = subprocess.Popen(argv, cwd=ROOT, env=environ, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
@@ -258,9 +277,15 @@ def ids_in(path: str) -> List[str]:
         return [line.split()[0] for line in fh if line.strip() and not line.startswith("#")]
 
 
-def run_all(selected: Sequence[faults.Fault], jobs: int, module_calls: Optional[Dict[str, Set[Tuple[str, str]]]],
+ModuleCalls = Dict[bool, Dict[str, Set[Tuple[str, str]]]]  # CI=true? -> module -> calls its clean pass made
+
+
+def run_all(selected: Sequence[faults.Fault], jobs: int, module_calls: Optional[ModuleCalls],
             timeout: float = FAULT_TIMEOUT, out=sys.stdout) -> List[Outcome]:
-    """Run every fault of *selected*, *jobs* at a time, printing one line for each as it ends."""
+    """Run every fault of *selected*, *jobs* at a time, printing one line for each as it ends.
+
+    *module_calls* (the clean passes, by mode) chooses each fault's modules; None runs the whole suite.
+    """
     lock = threading.Lock()
     outcomes: List[Outcome] = []
     width = max((len(f.id) for f in selected), default=10)
@@ -269,11 +294,13 @@ def run_all(selected: Sequence[faults.Fault], jobs: int, module_calls: Optional[
         if module_calls is None:
             outcome = run_fault(fault, (), timeout)
         else:
-            modules = sorted(m for m, calls in module_calls.items() if (fault.endpoint, fault.call) in calls)
+            ci = not needs_kernels(fault)
+            calls_of = module_calls[ci]
+            modules = sorted(m for m, calls in calls_of.items() if (fault.endpoint, fault.call) in calls)
             if modules:
                 outcome = run_fault(fault, modules, timeout)
             else:
-                outcome = Outcome(fault, "not exercised", "no test module makes the call with CI=true (not run)")
+                outcome = Outcome(fault, "not exercised", f"no test module makes the call with {mode(ci)} (not run)")
         with lock:
             outcomes.append(outcome)
             where = "whole suite" if module_calls is None else (
@@ -283,7 +310,8 @@ def run_all(selected: Sequence[faults.Fault], jobs: int, module_calls: Optional[
                 more = f" (+{len(failed) - 2})" if len(failed) > 2 else ""
                 by = "  by " + ", ".join(t.split(".", 1)[-1] for t in failed[:2]) + more
             print(f"[{len(outcomes):3d}/{len(selected)}] {outcome.verdict:13} {fault.id:{width}}  "
-                  f"{outcome.seconds:6.1f} s  {outcome.detail}  [{where}]{by}", file=out, flush=True)
+                  f"{outcome.seconds:6.1f} s  {outcome.detail}  [{mode(not needs_kernels(fault))}: {where}]{by}",
+                  file=out, flush=True)
         return outcome
 
     with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
@@ -292,10 +320,45 @@ def run_all(selected: Sequence[faults.Fault], jobs: int, module_calls: Optional[
     return sorted(outcomes, key=lambda o: order[o.fault.id])
 
 
-def missed_lines(outcomes: Sequence[Outcome]) -> List[str]:
-    """One line per fault not caught: id, call, kind, verdict and why."""
+def missed_lines(outcomes: Sequence[Outcome], explained: bool = True) -> List[str]:
+    """One line per fault not caught: id, call, kind, verdict and why; only the unexplained ones unless *explained*.
+
+    A fault :data:`cocalc_standin.faults.INVISIBLE` explains is left out with ``explained=False``.
+    """
     return [f"{o.fault.id}\tcall {o.fault.label}\tkind {o.fault.kind}\t{o.verdict}: {o.detail}"
-            for o in outcomes if not o.caught]
+            for o in outcomes if not o.caught and (explained or o.fault.id not in faults.INVISIBLE)]
+
+
+def summary_lines(outcomes: Sequence[Outcome]) -> List[str]:
+    """``caught N of M faults``, the verdicts, the explained faults with their reasons, then the unexplained ones.
+
+    Explained faults with the same reason share it (their ids on one line, the reason on the next).
+    An explained fault that was caught after all is named too: its reason no longer holds.
+    """
+    caught = [o for o in outcomes if o.caught]
+    verdicts: Dict[str, int] = {}
+    for outcome in outcomes:
+        verdicts[outcome.verdict] = verdicts.get(outcome.verdict, 0) + 1
+    lines = [f"caught {len(caught)} of {len(outcomes)} faults",
+             "verdicts: " + ", ".join(f"{n} {v}" for v, n in sorted(verdicts.items()))]
+    explained = [o for o in outcomes if not o.caught and o.fault.id in faults.INVISIBLE]
+    if explained:
+        lines.append(f"not caught, explained ({len(explained)}; the reasons: cocalc_standin/faults.py INVISIBLE):")
+        by_reason: Dict[str, List[Outcome]] = {}
+        for outcome in explained:
+            by_reason.setdefault(faults.INVISIBLE[outcome.fault.id], []).append(outcome)
+        for reason, group in by_reason.items():
+            lines.append("  " + ", ".join(f"{o.fault.id} ({o.verdict})" for o in group))
+            lines.append(f"      {reason}")
+    stale = [o.fault.id for o in outcomes if o.caught and o.fault.id in faults.INVISIBLE]
+    if stale:
+        lines.append(f"caught, yet explained as invisible (the reason no longer holds: remove it) ({len(stale)}):")
+        lines.extend(f"  {fault_id}" for fault_id in stale)
+    unexplained = missed_lines(outcomes, explained=False)
+    if unexplained:
+        lines.append(f"not caught, unexplained ({len(unexplained)}):")
+        lines.extend("  " + line for line in unexplained)
+    return lines
 
 
 def main(argv: List[str]) -> int:
@@ -334,12 +397,16 @@ def main(argv: List[str]) -> int:
     if not selected:
         print(f"no fault matches {patterns!r}; `python -m cocalc_standin faults` lists them", file=sys.stderr)
         return 1
-    print(f"{len(selected)} of {len(table.faults)} faults, {options.jobs} at a time, CI=true", flush=True)
-    module_calls = None
+    modes = sorted({not needs_kernels(f) for f in selected}, reverse=True)
+    print(f"{len(selected)} of {len(table.faults)} faults, {options.jobs} at a time, "
+          + " and ".join(f"{sum((not needs_kernels(f)) == ci for f in selected)} with {mode(ci)}" for ci in modes),
+          flush=True)
+    module_calls: Optional[ModuleCalls] = None
     clean_seconds = 0.0
     if not (options.sample or options.whole_suite):
         try:
-            module_calls = calls_by_module(options.jobs, log=lambda line: print(line, flush=True))
+            module_calls = {ci: calls_by_module(options.jobs, log=lambda line: print(line, flush=True), ci=ci)
+                            for ci in modes}
         except RuntimeError as err:
             print(err, file=sys.stderr)
             return 1
@@ -347,17 +414,9 @@ def main(argv: List[str]) -> int:
     outcomes = run_all(selected, options.jobs, module_calls, options.timeout)
     total = time.monotonic() - started
     caught = [o for o in outcomes if o.caught]
-    verdicts: Dict[str, int] = {}
-    for outcome in outcomes:
-        verdicts[outcome.verdict] = verdicts.get(outcome.verdict, 0) + 1
     print()
-    print(f"caught {len(caught)} of {len(outcomes)} faults")
-    print("verdicts: " + ", ".join(f"{n} {v}" for v, n in sorted(verdicts.items())))
+    print("\n".join(summary_lines(outcomes)))
     missed = missed_lines(outcomes)
-    if missed:
-        print(f"not caught ({len(missed)}):")
-        for line in missed:
-            print("  " + line)
     runs = [o.seconds for o in outcomes if o.seconds]
     print(f"figures: total {total:.1f} s (clean pass {clean_seconds:.1f} s), {len(runs)} runs, "
           f"mean {sum(runs) / max(1, len(runs)):.1f} s per fault run, {total / max(1, len(outcomes)):.1f} s wall per "

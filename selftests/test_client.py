@@ -523,6 +523,37 @@ def echo_key_in_error(request: Recorded) -> Reply:
     return json_reply({"error": f"invalid api key {request.api_key!r}; key={request.api_key}"})
 
 
+class TransientTest(unittest.TestCase):
+    """Only what CoCalc answers while it is busy, where CoCalc puts it, is transient (asked again)."""
+
+    BUSY = (
+        "timeout",
+        "timeout - Error: operation has timed out - callHub: subject='hub.account.x.api', name='system.ping', code='408' ",
+        f"timeout - callHub: subject='project.{PROJECT_ID}.0.api.-', name='system.exec', code='408' ",
+        "no subscribers - callHub: subject='hub.account.x.api', name='projects.start', code='503' ",
+        'Error: once: timeout of 30000ms waiting for "ready"',
+        'once: timeout of 15000ms waiting for "init"',
+    )
+    REFUSALS = (
+        "Error: user must be a collaborator on the project",
+        "killed command 'sleep 30'",
+        "command 'x' exited with nonzero code 1 -- stderr='timeout - callHub: subject='a', name='b', code='408' and more'",
+        'command \'x\' exited with nonzero code 1 -- stderr=\'Error: once: timeout of 5ms waiting for "ready"\'',
+        "Error: timeout",
+        "timeout - callHub: subject='hub.account.x.api', name='system.ping', code='500' ",
+    )
+
+    def test_busy_answers_are_transient(self) -> None:
+        for text in self.BUSY:
+            with self.subTest(text=text):
+                self.assertTrue(CoCalcAPIError(text, "x").transient)
+
+    def test_refusals_and_the_same_words_elsewhere_are_not(self) -> None:
+        for text in self.REFUSALS:
+            with self.subTest(text=text):
+                self.assertFalse(CoCalcAPIError(text, "x").transient)
+
+
 class KeyScrubbingTest(BridgeTestCase):
     def test_key_echoed_in_error_answer_is_scrubbed(self) -> None:
         for client in (self.hub, self.project):

@@ -8,6 +8,9 @@
   calls: an emptied answer, a wrong field, a skipped effect (in the database and
   in a project's files), an ignored argument; without a fault the hook passes
   every call through untouched;
+* the faults explained as invisible (``faults.INVISIBLE``) are faults of the
+  table, each with its reason; the benchmark's summary lists them apart from
+  the unexplained misses, and names an explained fault it caught;
 * a fixed sample (:func:`mutation.sample`: six faults of different kinds and
   areas, chosen with a fixed seed) is caught by the whole suite with ``CI=true``
   (``selftests/mutation.py --sample`` runs the same; without ``--sample`` it
@@ -83,6 +86,14 @@ class TestTable(unittest.TestCase):
                 pure = key in faults.PURE_READS or key in faults.UNSANDBOXED
                 self.assertEqual("effect" in kinds[key], not pure)
         self.assertIn((0, "title"), [f.option for f in self.table.faults if f.id == "projects.createProject:arg"])
+
+    def test_every_explained_fault_is_one_of_the_table_with_its_reason(self) -> None:
+        ids = set(self.table.ids())
+        self.assertTrue(faults.INVISIBLE)
+        for fault_id, why in faults.INVISIBLE.items():
+            with self.subTest(fault=fault_id):
+                self.assertIn(fault_id, ids, "names a fault of the generated table")
+                self.assertGreater(len(why), 80, "a reason says what cannot be seen, and why")
 
     def test_every_id_parses_back_to_its_fault(self) -> None:
         for fault in self.table.faults:
@@ -177,6 +188,34 @@ class TestAnswerChanges(unittest.TestCase):
         self.assertEqual(faults.without(["main"], (0,)), ([], True))
         self.assertEqual(faults.without([{"start": True}], (0, "title")), ([{"start": True}], False), "not sent")
         self.assertEqual(faults.without([], (0,)), ([], False))
+
+
+class TestSummary(unittest.TestCase):
+    def test_explained_misses_are_listed_apart_with_their_reasons(self) -> None:
+        table = faults.table()
+        explained, caught_anyway = sorted(faults.INVISIBLE)[:2]
+        outcomes = [
+            mutation.Outcome(faults.parse(explained, table), "missed", "all 5 tests passed"),
+            mutation.Outcome(faults.parse("projects.createProject:field", table), "missed", "all 9 tests passed"),
+            mutation.Outcome(faults.parse(caught_anyway, table), "caught", "1 of 5 tests failed"),
+        ]
+        lines = mutation.summary_lines(outcomes)
+        self.assertEqual(lines[:2], ["caught 1 of 3 faults", "verdicts: 1 caught, 2 missed"])
+        heads = [line for line in lines if not line.startswith("  ")]
+        self.assertEqual([h.split(" (")[0] for h in heads[2:]], [
+            "not caught, explained", "caught, yet explained as invisible", "not caught, unexplained"])
+        at = lines.index(f"  {explained} (missed)")
+        self.assertEqual(lines[at + 1], f"      {faults.INVISIBLE[explained]}", "the reason follows its faults")
+        self.assertIn(f"  {caught_anyway}", lines)
+        self.assertEqual(lines[-1].split("\t")[0], "  projects.createProject:field")
+        self.assertEqual(mutation.missed_lines(outcomes, explained=False), [lines[-1][2:]])
+        self.assertEqual(len(mutation.missed_lines(outcomes)), 2, "the missed file keeps every fault not caught")
+
+    def test_faults_of_kernel_bound_calls_run_with_ci_unset(self) -> None:
+        table = faults.table()
+        self.assertTrue(mutation.needs_kernels(faults.parse("project:system.jupyterExecute:field", table)))
+        self.assertTrue(mutation.needs_kernels(faults.parse("project:editor.printSageWS:field", table)))
+        self.assertFalse(mutation.needs_kernels(faults.parse("projects.createProject:field", table)))
 
 
 class _App:

@@ -64,10 +64,15 @@ def setUpModule() -> None:
     REAL = start_standin(profile=get_profile("real", SCALE))
 
 
+#: Stand-in modules that name no check: the registry itself, and the fault table (fault ids, ``call:kind``,
+#: have a check name's shape).
+NOT_CHECK_CODE = ("checks.py", "faults.py")
+
+
 def standin_nodes() -> Iterator[Tuple[str, ast.AST]]:
-    """``(file name, node)`` of every syntax node of the stand-in's code, checks.py aside."""
+    """``(file name, node)`` of every syntax node of the stand-in's code, :data:`NOT_CHECK_CODE` aside."""
     for filename in sorted(os.listdir(STANDIN_DIR)):
-        if not filename.endswith(".py") or filename == "checks.py":
+        if not filename.endswith(".py") or filename in NOT_CHECK_CODE:
             continue
         with open(os.path.join(STANDIN_DIR, filename), encoding="utf-8") as fh:
             tree = ast.parse(fh.read(), filename)
@@ -76,7 +81,7 @@ def standin_nodes() -> Iterator[Tuple[str, ast.AST]]:
 
 
 def names_in_source() -> Dict[str, List[str]]:
-    """Every string in the stand-in's code (checks.py aside) that looks like a check name, with where it is."""
+    """Every string in the stand-in's code (:data:`NOT_CHECK_CODE` aside) that looks like a check name, with where it is."""
     found: Dict[str, List[str]] = {}
     for filename, node in standin_nodes():
         if isinstance(node, ast.Constant) and isinstance(node.value, str) and NAME.match(node.value):
