@@ -69,7 +69,7 @@ DEAD_KEY_WINDOWS = {"deleted": KEY_CACHE_SECONDS, "revoked": KEY_CACHE_SECONDS, 
 #: Seconds of requests in flight on top of a cache's window.
 WINDOW_SLACK = 3.0
 #: Seconds a row whose creating call timed out may take to show.
-FIND_WAIT = 120.0
+FIND_WAIT = 180.0
 #: Seconds an HTTP request of the sign-in may take.
 HTTP_TIMEOUT = 60.0
 

@@ -22,15 +22,18 @@ from typing import Any, Callable, Dict, Iterable, List, Optional, TextIO, Tuple
 from . import db
 from .cleanup import Cleaner, CleanupReport
 from .config import Config
-from .errors import CoCalcError, RunEnding, is_transient
+from .errors import CoCalcError, NotSettled, RunEnding, is_transient
 from .ledger import Ledger, LedgerContents
-from .poll import poll
+from .poll import Settled, settle
 from .tracking import Intent, Resource, Tracker
 
 #: Seconds :meth:`Custody.close` waits for creating calls still in flight.
 IN_FLIGHT_WAIT = 30.0
 #: Seconds the row of a creation that timed out may take to show (the creation goes on in the hub).
-FIND_WAIT = 120.0
+FIND_WAIT = 180.0
+#: Seconds after which a creation that timed out and whose row has not shown is made again (a busy hub may
+#: drop what it answered a timeout for).
+CREATE_AGAIN = 60.0
 #: Seconds the removal of a scratch folder may take.
 SCRATCH_TIMEOUT = 30.0
 
@@ -119,9 +122,11 @@ class Custody:
         A refusal abandons the intent (nothing was created); a timeout or a lost
         connection leaves it open, so the cleaner looks the row up by *key*.  With
         *find* (the ids of rows carrying *key*, read through the API), such an answer
-        is a creation still in progress: the new row is waited for (up to
-        :data:`FIND_WAIT` seconds) and its id returned; if it never shows, the
-        timeout is raised.
+        is a creation still in progress: the new row is waited for and its id
+        returned; a busy hub may also drop what it timed out on, so a row still not
+        seen after :data:`CREATE_AGAIN` seconds is created again (under the same open
+        intent: the cleaner finds every row carrying *key*).  If none shows within
+        :data:`FIND_WAIT` seconds, the first timeout is raised.
         """
         with self._state:
             if self._closing:
@@ -130,14 +135,11 @@ class Custody:
         try:
             intent = self.tracker.intend(kind, **key)
             try:
-                resource_id = call()
+                resource_id = call() if find is None else self._made(kind, key, call, find)
             except CoCalcError as err:
                 if not is_transient(err):
                     self.tracker.abandon(intent)
-                    raise
-                if find is None:
-                    raise
-                resource_id = self._read_back(kind, key, find, err)
+                raise
             self.tracker.add(kind, resource_id, intent=intent, **dict(key, **extra))
             return resource_id
         finally:
@@ -146,12 +148,13 @@ class Custody:
                 self._state.notify_all()
 
     @staticmethod
-    def _read_back(kind: str, key: Dict[str, Any], find: Callable[[], List[Any]], timed_out: CoCalcError) -> Any:
-        """The id of the *kind* row carrying *key* once it shows; *timed_out* re-raised if it does not in time."""
+    def _made(kind: str, key: Dict[str, Any], call: Callable[[], Any], find: Callable[[], List[Any]]) -> Any:
+        """*call()*'s id, or, when it answered a timeout, the id of the row carrying *key* once it shows."""
         try:
-            return poll(find, timeout=FIND_WAIT, accept=bool, what=f"the new {kind} {key}")[0]
-        except TimeoutError:
-            raise timed_out from None
+            answer = settle(call, read=find, accept=bool, timeout=FIND_WAIT, again=CREATE_AGAIN, what=f"the new {kind} {key}")
+        except NotSettled as err:
+            raise err.last if isinstance(err.last, CoCalcError) else err from None
+        return find()[0] if isinstance(answer, Settled) else answer
 
     def track(self, kind: str, resource_id: Any, **extra: Any) -> Resource:
         """Track a resource whose id is known before (or without) a creating call."""

@@ -36,7 +36,7 @@ from .changes import start_project
 from .cleanup import CleanupReport
 from .client import Hub, Project, ScopedProject
 from .config import Config
-from .custody import Custody
+from .custody import FIND_WAIT, Custody
 from .errors import AdminSignalsDisagree, CoCalcAPIError, CoCalcConnectionError, CoCalcError, KeyRefused
 from .poll import poll
 from .text import redact
@@ -348,7 +348,10 @@ class Session:
             created.update(rows[0])
             return rows[0]["id"]
 
-        self.custody.create("api_key", {"name": name, "project_id": project_id}, create)
+        # A key's secret is shown once, so one whose creation timed out cannot be read back: it is made again (the
+        # intent stays open, and the cleaner finds every key of that name; a project's keys also go with it).
+        self.custody.create("api_key", {"name": name, "project_id": project_id},
+                            lambda: poll(create, timeout=FIND_WAIT, what=f"a new API key of project {project_id}"))
         return created
 
     def create_license(self, **fields: Any) -> str:

@@ -226,7 +226,9 @@ class TestTerminal(EditorTestCase):
         self.assertEqual(len(found), 1, f"one shell per terminal: {found}")
         self.assertEqual(found[0]["cwd"], f"{self.project_home(physical=True)}/{self.folder}/sub")
         self.assertEqual(found[0]["histfile"], f"{self.project_home()}/{path}", "a .term path keeps its own history")
-        self.assertIsNone(self.call(self.project.editor.create_terminal_service, term_path, {"path": path}))
+        again = self.change(self.project.editor.create_terminal_service, term_path, {"path": path},
+                            read=lambda: self.shells(name), accept=bool)
+        self.assertAnswered(again, None, "editor.createTerminalService, again")
         self.assertEqual([s["pid"] for s in self.shells(name)], [str(pid)], "the same options keep the same shell")
 
 

@@ -96,13 +96,17 @@ class TestOrgCRUD(OrgTestCase):
             self.assertIsInstance(row.get("name"), str, f"org.getAll row without a name: {row!r}")
         mine = [row for row in orgs if row["name"] == name]
         self.assertEqual(mine, [{"name": name, "title": None, "admin_account_ids": None}], f"org.getAll: {orgs!r}")
-        # Every organization listed is one org.get finds by that name, with the same title and admins.  Other tests
-        # may change one between the two reads, so a difference is read again until it is gone; a name org.get does
-        # not know fails at once.
+        # Every organization of this run's that is listed is one org.get finds by that name, with the same title and
+        # admins (other runs' and users' organizations are none of this run's business, and change under it).  Other
+        # tests may change one between the two reads, so a difference is read again until it is gone; a name org.get
+        # does not know fails at once.
+        ours = f"-{self.session.run_id}-"
 
         def differences() -> List[Tuple[Dict[str, Any], Dict[str, Any]]]:
             found = []
             for row in self.call(self.hub.org.get_all):
+                if ours not in row["name"]:
+                    continue
                 got = self.call(self.hub.org.get, row["name"])
                 if {k: got.get(k) for k in LISTED_FIELDS} != {k: row.get(k) for k in LISTED_FIELDS}:
                     found.append((row, got))

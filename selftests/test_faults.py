@@ -216,6 +216,7 @@ class TestSummary(unittest.TestCase):
         self.assertTrue(mutation.needs_kernels(faults.parse("project:system.jupyterExecute:field", table)))
         self.assertTrue(mutation.needs_kernels(faults.parse("project:editor.printSageWS:field", table)))
         self.assertFalse(mutation.needs_kernels(faults.parse("projects.createProject:field", table)))
+        self.assertFalse(mutation.needs_kernels(faults.parse("messages.get:field", table)), "mes-sage-s is no Sage call")
 
 
 class _App:

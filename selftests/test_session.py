@@ -77,6 +77,16 @@ class TimedOutCreationTest(FakeServerCase):
         self.assertIn(PROJECT_ID, built.custody.tracker.ids("project"))
         self.assertEqual(self.count("projects.createProject"), 1, "a timed-out creation is never asked again")
 
+    def test_a_creation_whose_row_never_shows_is_made_again(self) -> None:
+        self.rows_after(10 ** 6)
+        answers = iter([json_reply({"error": self.TIMED_OUT}), json_reply(PROJECT_ID)])
+        self.reply("projects.createProject", lambda request: next(answers))
+        built = self.built_session()
+        with mock.patch.object(custody_module, "CREATE_AGAIN", 0.5):
+            self.assertEqual(built.create_project(title="made-under-load"), PROJECT_ID)
+        self.assertEqual(self.count("projects.createProject"), 2, "a dropped creation is made again, once")
+        self.assertIn(PROJECT_ID, built.custody.tracker.ids("project"))
+
     def test_a_row_that_never_shows_raises_the_timeout(self) -> None:
         self.rows_after(10 ** 6)
         built = self.built_session()
