@@ -9,7 +9,7 @@ reachability is checked for every key, by the refusal another key gets.
 import re
 import urllib.parse
 import uuid
-from typing import Any, Dict, List, Tuple
+from typing import Any, Dict, List, Optional, Set, Tuple
 
 from .probes import hub_probes
 from .session import get_session
@@ -98,21 +98,23 @@ class TestOrgCRUD(OrgTestCase):
         self.assertEqual(mine, [{"name": name, "title": None, "admin_account_ids": None}], f"org.getAll: {orgs!r}")
         # Every organization of this run's that is listed is one org.get finds by that name, with the same title and
         # admins (other runs' and users' organizations are none of this run's business, and change under it).  Other
-        # tests may change one between the two reads, so a difference is read again until it is gone; a name org.get
-        # does not know fails at once.
+        # tests may change one between the two reads, so the organizations that differ are read again until they
+        # agree (organizations made meanwhile are not waited for); a name org.get does not know fails at once.
         ours = f"-{self.session.run_id}-"
 
-        def differences() -> List[Tuple[Dict[str, Any], Dict[str, Any]]]:
+        def differences(names: Optional[Set[str]] = None) -> List[Tuple[Dict[str, Any], Dict[str, Any]]]:
             found = []
             for row in self.call(self.hub.org.get_all):
-                if ours not in row["name"]:
+                if ours not in row["name"] or (names is not None and row["name"] not in names):
                     continue
                 got = self.call(self.hub.org.get, row["name"])
                 if {k: got.get(k) for k in LISTED_FIELDS} != {k: row.get(k) for k in LISTED_FIELDS}:
                     found.append((row, got))
             return found
 
-        self.poll_call(differences, accept=lambda found: not found, what="org.getAll's rows equal to org.get's")
+        differing = {row["name"] for row, _ in differences()}
+        self.poll_call(lambda: differences(differing), accept=lambda found: not found,
+                       what="org.getAll's rows equal to org.get's")
 
     def test_create_get_set(self) -> None:
         name, organization_id = self.new_org_and_id()
