@@ -28,8 +28,7 @@ from dataclasses import dataclass
 from typing import Any, Callable, Dict, FrozenSet, Iterator, List, Optional, Tuple, Union
 
 from . import wordings as W
-from .errors import CoCalcAPIError
-from .poll import poll
+from .changes import start_project
 from .text import brief
 from .actors import ACTORS, DEAD_KEYS, SOURCE_FILE
 from .db import connect
@@ -133,8 +132,11 @@ class Ctx:
     def org_admins(self, org: Optional[str] = None) -> List[str]:
         return sorted(self.admin.org.get(org or self.world.org).get("admin_account_ids") or [])
 
-    def project_keys(self) -> List[int]:
-        return sorted(k["id"] for k in self.owner.system.manage_api_keys("get", project_id=self.project_id) or [])
+    def project_keys_named(self, name: str) -> List[int]:
+        """The ids of the project's API keys named *name*, read by the owner (other keys come and go: CoCalc
+        deletes a project key whose creator left once it is next used)."""
+        keys = self.owner.system.manage_api_keys("get", project_id=self.project_id) or []
+        return sorted(k["id"] for k in keys if k.get("name") == name)
 
     def track(self, kind: str, resource_id: Any) -> Any:
         """Track what a cell's call may create (before the call when the id is known)."""
@@ -224,7 +226,8 @@ def owners_project(ctx: Ctx) -> str:
     """A new project of the owner's that nobody else is on (tracked; stopped as the owner); its id."""
     owner = ctx.owner
     title = ctx.session.unique_name("authz-project")
-    pid = ctx.session.custody.create("project", {"title": title}, lambda: owner.projects.create_project(title=title))
+    pid = ctx.session.custody.create("project", {"title": title}, lambda: owner.projects.create_project(title=title),
+                                     find=lambda: ctx.session.projects_titled(owner, title))
     ctx.session.custody.cleaner.stop_as(pid, ctx.cast.key("owner"))
     return pid
 
@@ -238,13 +241,7 @@ def fresh_project(ctx: Ctx, running: bool = False) -> Dict[str, Any]:
     pid = owners_project(ctx)
     owner.projects.add_collaborator(pid, ctx.account("collaborator"))
     if running:
-        try:
-            owner.projects.start(pid)
-        except CoCalcAPIError as err:
-            if not err.transient:  # a timeout means the start goes on: follow its state
-                raise
-        poll(lambda: owner.projects.state(pid), timeout=PROJECT_RUNNING_WAIT,
-             accept=lambda s: (s or {}).get("state") == "running", what=f"project {pid} running")
+        start_project(owner, pid, wait=PROJECT_RUNNING_WAIT, log=ctx.session.calls)
     return {"project_id": pid}
 
 
@@ -444,7 +441,7 @@ HUB_RULES: Tuple[Rule, ...] = (
     Rule("system.manageApiKeys", first(action="create", project_id=P, name=lambda ctx: ctx.unique),
          who(frozenset(), Refuse(W.API_KEYS_NOT_COLLABORATOR), owner=NotApplicable("makes keys in test_keys"),
              collaborator=NotApplicable("makes keys in test_keys")),
-         variant="create a key of another's project", observe=lambda ctx: ctx.project_keys(),
+         variant="create a key of another's project", observe=lambda ctx: ctx.project_keys_named(ctx.unique),
          checks=("system.manageApiKeys:project-collaborator",)),
     Rule("system.generateUserAuthToken", first(user_account_id=account_of("owner")), who(ADMIN, Refuse("Error: incorrect password")),
          variant="for another account, without its password",
